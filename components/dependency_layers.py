@@ -1,0 +1,51 @@
+"""The third-party packages every handler imports, as one Lambda layer per runtime and CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.packaging import layer_directory
+from components.settings import Settings
+
+
+@dataclass(frozen=True)
+class DependencyLayersArgs:
+    """Inputs of DependencyLayers."""
+
+    settings: Settings
+
+
+class DependencyLayers(pulumi.ComponentResource):
+    """One layer version per (runtime, architecture) that a deployed version uses."""
+
+    arns: dict[tuple[str, str], pulumi.Output[str]]
+    """Layer version ARN by (runtime, architecture)."""
+
+    def __init__(
+        self, name: str, args: DependencyLayersArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlserve:lambda:DependencyLayers", name, None, opts)
+        settings = args.settings
+        platforms = sorted({(v.runtime, v.architecture) for v in settings.deployed_versions()})
+        self.arns = {}
+        for runtime, architecture in platforms:
+            suffix = f"{runtime.replace('.', '')}-{architecture.replace('_', '-')}"
+            layer = aws.lambda_.LayerVersion(
+                f"{name}-{suffix}",
+                layer_name=f"{settings.name_prefix}mlserve-deps-{suffix}",
+                description="aws-lambda-powertools and pydantic for mlserve handlers",
+                code=pulumi.FileArchive(
+                    str(layer_directory(settings.project_root, runtime, architecture))
+                ),
+                compatible_runtimes=[runtime],
+                compatible_architectures=[architecture],
+                # A pinned (rollback) function version keeps using the layer it was published
+                # with, so older layer versions are kept rather than deleted on change.
+                skip_destroy=True,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.arns[(runtime, architecture)] = layer.arn
+        self.register_outputs({})

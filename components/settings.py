@@ -1,0 +1,730 @@
+"""The stack config, parsed once: raw `mlserve:*` mapping -> frozen, validated settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+SERVICE_KEY = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+VERSION_KEY = re.compile(r"^v[1-9][0-9]*$")
+ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+NAME_PREFIX = re.compile(r"^[a-z0-9-]{0,16}$")
+ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~-]+)+$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,64}$")
+ENV_VAR_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+RESERVED_ROUTES = ("GET /health", "GET /metadata")
+RESERVED_ENV_PREFIXES = ("MLSERVE_", "AWS_", "POWERTOOLS_")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)  # fmt: skip
+Runtime = Literal["python3.10", "python3.11", "python3.12", "python3.13"]
+RUNTIMES = get_args(Runtime)
+FUNCTION_NAME_LIMIT = 64  # Lambda function names
+ROLE_NAME_LIMIT = 64  # IAM role names, Pulumi's 8-character random suffix included
+AUTONAME_SUFFIX = 8  # "-" plus 7 random characters
+DESCRIPTION_LIMIT = 256  # Lambda function descriptions
+MAX_ROUTES = 300  # HTTP API quota: routes per API
+MAX_INTEGRATIONS = 300  # HTTP API quota: integrations per API
+INTEGRATION_TIMEOUT_SECONDS = 30  # HTTP API's maximum integration timeout
+
+
+class ConfigError(Exception):
+    """A stack config that cannot be deployed; the message lists every problem with its key path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
+
+
+class _Raw(BaseModel):
+    """The shape of the config as users write it: camelCase keys, nothing unknown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RawCanary(_Raw):
+    weight: StrictFloat | StrictInt
+
+
+class RawVersion(_Raw):
+    code: StrictStr | None = None
+    status: Literal["active", "deprecated", "retired"]
+    deprecatedOn: date | None = None
+    sunsetOn: date | None = None
+    successor: StrictStr | None = None
+    changelog: StrictStr = ""
+    pin: StrictInt | None = None
+    canary: RawCanary | None = None
+    provisionedConcurrency: StrictInt | None = None
+    environment: dict[str, StrictStr] = Field(default_factory=dict)
+    runtime: Runtime | None = None
+    architecture: Literal["arm64", "x86_64"] | None = None
+    handler: StrictStr | None = None
+    memoryMb: StrictInt | None = Field(default=None, ge=128, le=10240)
+    timeoutSeconds: StrictInt | None = Field(default=None, ge=1, le=900)
+
+
+class RawConsumer(_Raw):
+    role: StrictStr
+    versions: list[StrictStr] = Field(min_length=1)
+
+
+class RawService(_Raw):
+    description: StrictStr = ""
+    runtime: Runtime = "python3.12"
+    architecture: Literal["arm64", "x86_64"] = "arm64"
+    handler: StrictStr = "app.handler"
+    memoryMb: StrictInt = Field(default=512, ge=128, le=10240)
+    timeoutSeconds: StrictInt = Field(default=10, ge=1, le=900)
+    routes: list[StrictStr] = Field(default_factory=lambda: ["POST /predict"], min_length=1)
+    auth: Literal["none", "iam"] = "none"
+    consumers: list[RawConsumer] = Field(default_factory=list)
+    versions: dict[str, RawVersion] = Field(min_length=1)
+
+
+class RawThrottle(_Raw):
+    burstLimit: StrictInt = Field(default=100, ge=0, le=5000)
+    rateLimit: StrictFloat | StrictInt = Field(default=50, ge=0, le=10000)
+
+
+class RawDomain(_Raw):
+    name: StrictStr = Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    certificateArn: StrictStr = Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/")
+
+
+class RawApi(_Raw):
+    throttle: RawThrottle = Field(default_factory=RawThrottle)
+    domain: RawDomain | None = None
+    docsUrl: StrictStr | None = Field(default=None, pattern=r"^https://")
+
+
+class RawStack(_Raw):
+    environment: StrictStr | None = None
+    namePrefix: StrictStr = ""
+    deprecationWindowDays: StrictInt = Field(default=180, ge=0, le=3650)
+    logRetentionDays: StrictInt = 30
+    api: RawApi = Field(default_factory=RawApi)
+    services: dict[str, RawService] = Field(min_length=1)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Route(_Frozen):
+    """One route of a version, relative to the version's base path `/<service>/v<N>`."""
+
+    method: str
+    path: str
+
+    @property
+    def key(self) -> str:
+        """The route as configured, e.g. `POST /predict`."""
+        return f"{self.method} {self.path}"
+
+    @property
+    def slug(self) -> str:
+        """A kebab-case form for logical names, e.g. `post-predict`."""
+        return re.sub(r"[^a-z0-9]+", "-", self.key.lower()).strip("-")
+
+
+class Consumer(_Frozen):
+    """An IAM role allowed to call some versions of a service."""
+
+    role_arn: str
+    account_id: str
+    versions: tuple[str, ...]
+
+
+class VersionSettings(_Frozen):
+    """One major version of a service, with the service defaults already applied."""
+
+    service: str
+    key: str
+    major: int
+    status: Literal["active", "deprecated", "retired"]
+    code: Path | None
+    deprecated_on: date | None
+    sunset_on: date | None
+    successor: str | None
+    changelog: str
+    pin: int | None
+    canary_weight: float | None
+    provisioned_concurrency: int | None
+    environment: dict[str, str]
+    runtime: str
+    architecture: str
+    handler: str
+    memory_mb: int
+    timeout_seconds: int
+    function_name: str
+    alias_name: str
+
+    @property
+    def deployed(self) -> bool:
+        """Whether the version has resources: everything but a retired tombstone."""
+        return self.status != "retired"
+
+    @property
+    def base_path(self) -> str:
+        """The version's HTTP base path, e.g. `/churn/v2`."""
+        return f"/{self.service}/{self.key}"
+
+    @property
+    def logical_name(self) -> str:
+        """The stable Pulumi logical name, e.g. `churn-v2`."""
+        return f"{self.service}-{self.key}"
+
+
+class ServiceSettings(_Frozen):
+    """One model service and its major versions, ordered by major."""
+
+    key: str
+    description: str
+    routes: tuple[Route, ...]
+    auth: Literal["none", "iam"]
+    consumers: tuple[Consumer, ...]
+    versions: dict[str, VersionSettings]
+
+    @property
+    def deployed_versions(self) -> list[VersionSettings]:
+        """Versions that have resources (not retired)."""
+        return [version for version in self.versions.values() if version.deployed]
+
+    @property
+    def all_routes(self) -> tuple[Route, ...]:
+        """Configured routes plus the reserved ones every version answers."""
+        reserved = tuple(Route(method=k.split()[0], path=k.split()[1]) for k in RESERVED_ROUTES)
+        return self.routes + reserved
+
+
+class ApiSettings(_Frozen):
+    """The stack's HTTP API."""
+
+    name: str
+    throttle_burst_limit: int
+    throttle_rate_limit: float
+    domain_name: str | None
+    certificate_arn: str | None
+    docs_url: str | None
+
+
+class Settings(_Frozen):
+    """Everything the program needs, validated; downstream code never sees the raw config."""
+
+    project_root: Path
+    stack: str
+    environment: str
+    name_prefix: str
+    deprecation_window_days: int
+    log_retention_days: int
+    today: date
+    api: ApiSettings
+    services: dict[str, ServiceSettings]
+    warnings: tuple[str, ...]
+
+    def versions(self) -> list[VersionSettings]:
+        """Every version of every service, retired ones included."""
+        return [v for service in self.services.values() for v in service.versions.values()]
+
+    def deployed_versions(self) -> list[VersionSettings]:
+        """Every version that has resources."""
+        return [v for v in self.versions() if v.deployed]
+
+
+def function_name(name_prefix: str, service: str, version: str) -> str:
+    """The Lambda function name of a service version, e.g. `dev-churn_v2`."""
+    return f"{name_prefix}{service}_{version}"
+
+
+def alias_name(environment: str, version: str) -> str:
+    """The alias name of a version in an environment, e.g. `prod_v2`."""
+    return f"{environment}_{version}"
+
+
+def _path(*parts: object) -> str:
+    """The key path as users see it in the stack file: `mlserve:services.churn.versions.v2`."""
+    return "mlserve:" + ".".join(str(part) for part in parts)
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as `key path: problem (allowed)`."""
+    loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+    # pydantic adds the union member name (`float`, `int`) to the location of union errors
+    loc = [part for part in loc if part not in {"float", "int", "str"}]
+    where = _path(*loc) if loc else "mlserve"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key; remove it or check its spelling against the README"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    return f"{where}: {error['msg']} (got {error.get('input')!r})"
+
+
+def _parse_raw(raw: Mapping[str, Any]) -> RawStack:
+    try:
+        return RawStack.model_validate(dict(raw))
+    except ValidationError as exc:
+        seen: list[str] = []
+        for error in exc.errors():
+            message = _describe(error)
+            if message not in seen:
+                seen.append(message)
+        raise ConfigError(seen) from None
+
+
+def parse_settings(
+    raw: Mapping[str, Any], *, stack: str, project_root: Path, today: date
+) -> Settings:
+    """Turn the raw `mlserve:*` config (keys without the `mlserve:` prefix) into settings.
+
+    Pure: the stack name, project root and today's date are arguments, so tests pin all three.
+    Raises ConfigError listing every problem found.
+    """
+    stack_raw = _parse_raw(raw)
+    problems: list[str] = []
+    warnings: list[str] = []
+
+    environment = stack_raw.environment if stack_raw.environment is not None else stack
+    if not ENVIRONMENT.match(environment):
+        where = "mlserve:environment" if stack_raw.environment is not None else "stack name"
+        problems.append(
+            f"{where}: {environment!r} cannot name aliases; use lowercase letters, digits and "
+            f"'-' (1-32 characters, starting with a letter), e.g. set mlserve:environment: prod"
+        )
+    if not NAME_PREFIX.match(stack_raw.namePrefix):
+        problems.append(
+            f"mlserve:namePrefix: {stack_raw.namePrefix!r} is not allowed; use up to 16 "
+            "lowercase letters, digits and '-', e.g. 'dev-'"
+        )
+    if stack_raw.logRetentionDays not in LOG_RETENTION_DAYS:
+        problems.append(
+            f"mlserve:logRetentionDays: {stack_raw.logRetentionDays} is not a CloudWatch "
+            f"retention; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"
+        )
+
+    services: dict[str, ServiceSettings] = {}
+    for service_key, service_raw in stack_raw.services.items():
+        service = _service(
+            service_key, service_raw, stack_raw, environment, project_root, today, problems,
+            warnings,
+        )  # fmt: skip
+        if service is not None:
+            services[service_key] = service
+
+    _check_quotas(services, problems, warnings)
+    if problems:
+        raise ConfigError(problems)
+
+    domain = stack_raw.api.domain
+    return Settings(
+        project_root=project_root,
+        stack=stack,
+        environment=environment,
+        name_prefix=stack_raw.namePrefix,
+        deprecation_window_days=stack_raw.deprecationWindowDays,
+        log_retention_days=stack_raw.logRetentionDays,
+        today=today,
+        api=ApiSettings(
+            name=f"{stack_raw.namePrefix}mlserve-{environment}",
+            throttle_burst_limit=stack_raw.api.throttle.burstLimit,
+            throttle_rate_limit=float(stack_raw.api.throttle.rateLimit),
+            domain_name=domain.name if domain else None,
+            certificate_arn=domain.certificateArn if domain else None,
+            docs_url=stack_raw.api.docsUrl,
+        ),
+        services=dict(sorted(services.items())),
+        warnings=tuple(warnings),
+    )
+
+
+def _service(
+    key: str,
+    raw: RawService,
+    stack_raw: RawStack,
+    environment: str,
+    project_root: Path,
+    today: date,
+    problems: list[str],
+    warnings: list[str],
+) -> ServiceSettings | None:
+    if not SERVICE_KEY.match(key):
+        problems.append(
+            f"{_path('services', key)}: service key {key!r} is not allowed; use 1-40 lowercase "
+            "letters, digits and '-', starting with a letter (e.g. churn, fraud-score)"
+        )
+        return None
+    routes = _routes(key, raw.routes, problems)
+    versions: dict[str, VersionSettings] = {}
+    for version_key, version_raw in raw.versions.items():
+        if not VERSION_KEY.match(version_key):
+            problems.append(
+                f"{_path('services', key, 'versions', version_key)}: version key "
+                f"{version_key!r} is not allowed; use v1, v2, ... (^v[1-9][0-9]*$)"
+            )
+            continue
+        versions[version_key] = _version(
+            key, version_key, version_raw, raw, stack_raw, environment, project_root
+        )
+    versions = dict(sorted(versions.items(), key=lambda item: item[1].major))
+    for version in versions.values():
+        _check_version(version, versions, stack_raw, project_root, today, problems, warnings)
+    consumers = _consumers(key, raw, versions, problems)
+    return ServiceSettings(
+        key=key,
+        description=raw.description,
+        routes=routes,
+        auth=raw.auth,
+        consumers=consumers,
+        versions=versions,
+    )
+
+
+def _routes(service: str, raw_routes: list[str], problems: list[str]) -> tuple[Route, ...]:
+    routes: list[Route] = []
+    for index, text in enumerate(raw_routes):
+        where = _path("services", service, "routes", index)
+        if not ROUTE.match(text):
+            problems.append(
+                f"{where}: {text!r} is not 'METHOD /path'; use an HTTP method in capitals, one "
+                "space, and a path of letters, digits, '.', '_', '~', '-' (e.g. 'POST /predict')"
+            )
+        elif text in RESERVED_ROUTES:
+            problems.append(f"{where}: {text!r} is reserved; every version answers it already")
+        elif any(route.key == text for route in routes):
+            problems.append(f"{where}: duplicate route {text!r}; list each route once")
+        else:
+            method, path = text.split(" ", 1)
+            route = Route(method=method, path=path)
+            if any(other.slug == route.slug for other in routes):
+                problems.append(
+                    f"{where}: {text!r} differs from another route only in punctuation; "
+                    "resource names would collide, rename one of them"
+                )
+            routes.append(route)
+    return tuple(routes)
+
+
+def _version(
+    service: str,
+    key: str,
+    raw: RawVersion,
+    service_raw: RawService,
+    stack_raw: RawStack,
+    environment: str,
+    project_root: Path,
+) -> VersionSettings:
+    return VersionSettings(
+        service=service,
+        key=key,
+        major=int(key[1:]),
+        status=raw.status,
+        code=(project_root / raw.code) if raw.code is not None else None,
+        deprecated_on=raw.deprecatedOn,
+        sunset_on=raw.sunsetOn,
+        successor=raw.successor,
+        changelog=raw.changelog,
+        pin=raw.pin,
+        canary_weight=float(raw.canary.weight) if raw.canary else None,
+        provisioned_concurrency=raw.provisionedConcurrency,
+        environment=dict(raw.environment),
+        runtime=raw.runtime or service_raw.runtime,
+        architecture=raw.architecture or service_raw.architecture,
+        handler=raw.handler or service_raw.handler,
+        memory_mb=raw.memoryMb or service_raw.memoryMb,
+        timeout_seconds=raw.timeoutSeconds or service_raw.timeoutSeconds,
+        function_name=function_name(stack_raw.namePrefix, service, key),
+        alias_name=alias_name(environment, key),
+    )
+
+
+def _check_version(
+    version: VersionSettings,
+    versions: dict[str, VersionSettings],
+    stack_raw: RawStack,
+    project_root: Path,
+    today: date,
+    problems: list[str],
+    warnings: list[str],
+) -> None:
+    def at(*keys: str) -> str:
+        return _path("services", version.service, "versions", version.key, *keys)
+
+    if len(version.function_name) > FUNCTION_NAME_LIMIT:
+        problems.append(
+            f"{at()}: function name {version.function_name!r} has {len(version.function_name)} "
+            f"characters, Lambda allows {FUNCTION_NAME_LIMIT}; shorten mlserve:namePrefix or "
+            "the service key"
+        )
+    role_name_length = len(f"{version.logical_name}-role") + AUTONAME_SUFFIX
+    if role_name_length > ROLE_NAME_LIMIT:
+        problems.append(
+            f"{at()}: the execution role name would have {role_name_length} characters, IAM "
+            f"allows {ROLE_NAME_LIMIT}; shorten the service key"
+        )
+    if len(version.changelog) > DESCRIPTION_LIMIT:
+        problems.append(
+            f"{at('changelog')}: {len(version.changelog)} characters; Lambda descriptions allow "
+            f"{DESCRIPTION_LIMIT}, keep the line short and link to longer notes"
+        )
+    if version.pin is not None and version.pin < 1:
+        problems.append(
+            f"{at('pin')}: {version.pin} is not a published Lambda version; use a positive "
+            "integer such as 3"
+        )
+    if version.provisioned_concurrency is not None and version.provisioned_concurrency < 1:
+        problems.append(f"{at('provisionedConcurrency')}: must be a positive integer")
+    for name in version.environment:
+        if not ENV_VAR_NAME.match(name) or name.startswith(RESERVED_ENV_PREFIXES):
+            problems.append(
+                f"{at('environment', name)}: {name!r} is not allowed; use letters, digits and "
+                f"'_' and none of the reserved prefixes {', '.join(RESERVED_ENV_PREFIXES)}"
+            )
+    if version.deployed:
+        _check_code(version, project_root, at, problems)
+    _check_successor(version, versions, at, problems)
+    _check_lifecycle(version, stack_raw.deprecationWindowDays, today, at, problems, warnings)
+    _check_rollout(version, at, problems)
+    if version.deployed and version.timeout_seconds > INTEGRATION_TIMEOUT_SECONDS:
+        warnings.append(
+            f"{at('timeoutSeconds')}: {version.timeout_seconds}s exceeds the HTTP API's "
+            f"{INTEGRATION_TIMEOUT_SECONDS}s integration limit; API callers get 503 after "
+            f"{INTEGRATION_TIMEOUT_SECONDS}s while the function keeps running"
+        )
+
+
+def _check_code(version: VersionSettings, project_root: Path, at: Any, problems: list[str]) -> None:
+    if version.code is None:
+        problems.append(f"{at('code')}: required for a {version.status} version; give the folder")
+        return
+    if not version.code.is_dir():
+        problems.append(
+            f"{at('code')}: folder {version.code.relative_to(project_root)} does not exist; give "
+            "the version's handler folder relative to the project root"
+        )
+        return
+    module, _, function = version.handler.rpartition(".")
+    module_file = version.code / (module.replace(".", "/") + ".py")
+    if not module or not function or not module_file.is_file():
+        problems.append(
+            f"{at('handler')}: {version.handler!r} does not name a function in a module of "
+            f"{version.code.relative_to(project_root)}; use 'module.function', e.g. app.handler"
+        )
+
+
+def _check_successor(
+    version: VersionSettings, versions: dict[str, VersionSettings], at: Any, problems: list[str]
+) -> None:
+    if version.successor is None:
+        return
+    successor = versions.get(version.successor)
+    if successor is None:
+        problems.append(
+            f"{at('successor')}: {version.successor!r} is not a version of "
+            f"{version.service}; use one of {', '.join(versions)}"
+        )
+    elif successor.major <= version.major:
+        problems.append(
+            f"{at('successor')}: {version.successor!r} is not a higher major than "
+            f"{version.key}; a successor must be newer"
+        )
+    elif version.status == "deprecated" and not successor.deployed:
+        problems.append(
+            f"{at('successor')}: {version.successor!r} is retired; callers must be sent to a "
+            "version that answers"
+        )
+
+
+def _check_lifecycle(
+    version: VersionSettings,
+    window_days: int,
+    today: date,
+    at: Any,
+    problems: list[str],
+    warnings: list[str],
+) -> None:
+    if version.status in ("deprecated", "retired"):
+        for key, value in (
+            ("deprecatedOn", version.deprecated_on),
+            ("sunsetOn", version.sunset_on),
+            ("successor", version.successor),
+        ):
+            if value is None:
+                problems.append(f"{at(key)}: required for a {version.status} version")
+    deprecated_on, sunset_on = version.deprecated_on, version.sunset_on
+    if sunset_on is not None and deprecated_on is None:
+        problems.append(f"{at('deprecatedOn')}: required when sunsetOn is set")
+    if deprecated_on is not None and sunset_on is not None:
+        earliest = deprecated_on + timedelta(days=window_days)
+        if sunset_on < earliest:
+            problems.append(
+                f"{at('sunsetOn')}: {sunset_on} is less than mlserve:deprecationWindowDays "
+                f"({window_days}) after deprecatedOn {deprecated_on}; the earliest allowed "
+                f"sunset is {earliest}"
+            )
+    if version.status == "active" and deprecated_on is not None and deprecated_on <= today:
+        warnings.append(
+            f"{at('status')}: deprecatedOn {deprecated_on} has come; mark {version.service} "
+            f"{version.key} deprecated so callers get Deprecation and Sunset headers"
+        )
+    if version.status == "deprecated" and sunset_on is not None and sunset_on < today:
+        warnings.append(
+            f"{at('status')}: sunset {sunset_on} has passed and the version answers 410 Gone; "
+            "mark it retired to remove its resources"
+        )
+    if version.status == "retired" and sunset_on is not None and sunset_on >= today:
+        problems.append(
+            f"{at('status')}: a version may be retired only after its sunset day "
+            f"({sunset_on}); keep it deprecated until {sunset_on + timedelta(days=1)}"
+        )
+
+
+def _check_rollout(version: VersionSettings, at: Any, problems: list[str]) -> None:
+    if version.status == "deprecated":
+        for key, value in (("pin", version.pin), ("canary", version.canary_weight)):
+            if value is not None:
+                problems.append(
+                    f"{at(key)}: not allowed on a deprecated version; its alias must serve the "
+                    "newest published version, the only one whose environment carries the "
+                    "deprecation (published versions are immutable)"
+                )
+    if version.canary_weight is None:
+        return
+    if version.pin is None:
+        problems.append(
+            f"{at('canary')}: requires pin; the alias keeps the pinned version and sends the "
+            "canary share to the newest published version"
+        )
+    if not 0 < version.canary_weight < 1:
+        problems.append(
+            f"{at('canary', 'weight')}: {version.canary_weight} must be between 0 and 1 "
+            "(exclusive), e.g. 0.1 for 10% of traffic"
+        )
+    if version.provisioned_concurrency is not None:
+        problems.append(
+            f"{at('provisionedConcurrency')}: cannot be combined with canary; AWS does not "
+            "allow provisioned concurrency on an alias with a weighted routing config"
+        )
+
+
+def _consumers(
+    service: str,
+    raw: RawService,
+    versions: dict[str, VersionSettings],
+    problems: list[str],
+) -> tuple[Consumer, ...]:
+    consumers: list[Consumer] = []
+    for index, consumer in enumerate(raw.consumers):
+        where = _path("services", service, "consumers", index)
+        match = ROLE_ARN.match(consumer.role)
+        if not match:
+            problems.append(
+                f"{where}.role: {consumer.role!r} is not an IAM role ARN "
+                "(arn:aws:iam::<12-digit account>:role/<name>)"
+            )
+            continue
+        for version_key in consumer.versions:
+            version = versions.get(version_key)
+            if version is None:
+                problems.append(
+                    f"{where}.versions: {version_key!r} is not a version of {service}; use one "
+                    f"of {', '.join(versions)}"
+                )
+            elif not version.deployed:
+                problems.append(
+                    f"{where}.versions: {version_key!r} is retired and has no routes; remove it"
+                )
+        consumers.append(
+            Consumer(
+                role_arn=consumer.role,
+                account_id=match.group(1),
+                versions=tuple(consumer.versions),
+            )
+        )
+    if consumers and raw.auth != "iam":
+        problems.append(
+            f"{_path('services', service, 'consumers')}: consumers need auth: iam; without it "
+            "every route is public and a consumer grant means nothing"
+        )
+    return tuple(consumers)
+
+
+def _check_quotas(
+    services: dict[str, ServiceSettings], problems: list[str], warnings: list[str]
+) -> None:
+    deployed = [v for s in services.values() for v in s.versions.values() if v.deployed]
+    routes = sum(len(services[v.service].all_routes) for v in deployed)
+    integrations = len(deployed)
+    if routes > MAX_ROUTES or integrations > MAX_INTEGRATIONS:
+        problems.append(
+            f"mlserve:services: the HTTP API would have {routes} routes and {integrations} "
+            f"integrations; the quotas are {MAX_ROUTES} routes and {MAX_INTEGRATIONS} "
+            "integrations per API. Retire old versions or split services across stacks"
+        )
+
+
+STRING_KEYS = ("environment", "namePrefix")  # kept as written; every other value is JSON
+
+
+def decode_engine_config(config: Mapping[str, str]) -> dict[str, Any]:
+    """The `mlserve:*` entries of engine config (string values, objects JSON-encoded), decoded."""
+    raw: dict[str, Any] = {}
+    problems: list[str] = []
+    for full_key, value in config.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != "mlserve":
+            continue
+        if key in STRING_KEYS or not isinstance(value, str):
+            raw[key] = value
+            continue
+        try:
+            raw[key] = json.loads(value)
+        except json.JSONDecodeError:
+            problems.append(f"{full_key}: {value!r} is not a valid value; check the YAML")
+    if problems:
+        raise ConfigError(problems)
+    return raw
+
+
+def today_utc() -> date:
+    """Today's UTC date, or MLSERVE_TODAY (YYYY-MM-DD) when a preview or test pins the clock."""
+    pinned = os.environ.get("MLSERVE_TODAY")
+    if pinned:
+        return date.fromisoformat(pinned)
+    return datetime.now(UTC).date()
+
+
+def load_settings() -> Settings:
+    """The running stack's settings; a bad config stops the program with the problem list, before
+    any resource is registered, and time-dependent lifecycle notes become warnings."""
+    import pulumi
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    try:
+        settings = parse_settings(
+            decode_engine_config({**get_config_env(), **CONFIG.get()}),
+            stack=pulumi.get_stack(),
+            project_root=Path(__file__).resolve().parent.parent,
+            today=today_utc(),
+        )
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None
+    for warning in settings.warnings:
+        pulumi.log.warn(warning)
+    return settings

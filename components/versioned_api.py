@@ -1,0 +1,247 @@
+"""The stack's HTTP API: per service version one integration with its alias, and its routes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.model_service import ModelService
+from components.settings import Consumer, Route, ServiceSettings, Settings, VersionSettings
+from components.versioned_function import VersionedFunction
+
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "integrationLatency": "$context.integrationLatency",
+    "responseLatency": "$context.responseLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "sourceIp": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+}
+
+
+def route_key(version: VersionSettings, route: Route) -> str:
+    """The API route key of a version's route, e.g. `POST /churn/v2/predict`."""
+    return f"{route.method} {version.base_path}{route.path}"
+
+
+def route_arn(execution_arn: str, version: VersionSettings, route: Route) -> str:
+    """The execute-api ARN of exactly one route in any stage."""
+    return f"{execution_arn}/*/{route.method}{version.base_path}{route.path}"
+
+
+@dataclass(frozen=True)
+class VersionedApiArgs:
+    """Inputs of a VersionedApi."""
+
+    settings: Settings
+    services: dict[str, ModelService]
+
+
+class VersionedApi(pulumi.ComponentResource):
+    """An HTTP API whose route `METHOD /<service>/v<N>/<path>` invokes only `<env>_v<N>` of
+    `<service>_v<N>`, through an AWS_PROXY integration (payload 2.0) bound to that alias."""
+
+    url: pulumi.Output[str]
+    """The API's base URL (the custom domain when configured)."""
+    endpoints: pulumi.Output[dict[str, str]]
+    """Base URL of every deployed version by `service/vN`."""
+    consumer_policies: pulumi.Output[dict[str, Any]]
+    """Identity policies that roles in other accounts must attach, by role ARN and service."""
+
+    def __init__(
+        self, name: str, args: VersionedApiArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlserve:api:VersionedApi", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {"mlserve:environment": settings.environment}
+
+        self.api = aws.apigatewayv2.Api(
+            name,
+            name=settings.api.name,
+            protocol_type="HTTP",
+            description=f"mlserve model services, {settings.environment}",
+            tags=tags,
+            opts=child,
+        )
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-access-logs",
+            name=f"/aws/apigateway/{settings.api.name}",
+            retention_in_days=settings.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        stage = aws.apigatewayv2.Stage(
+            f"{name}-default-stage",
+            api_id=self.api.id,
+            name="$default",
+            auto_deploy=True,
+            access_log_settings={
+                "destination_arn": access_logs.arn,
+                "format": json.dumps(ACCESS_LOG_FORMAT),
+            },
+            default_route_settings={
+                "throttling_burst_limit": settings.api.throttle_burst_limit,
+                "throttling_rate_limit": settings.api.throttle_rate_limit,
+            },
+            tags=tags,
+            opts=child,
+        )
+        self.url = self._base_url(name, settings, stage)
+
+        endpoints: dict[str, pulumi.Output[str]] = {}
+        for service in settings.services.values():
+            for version in service.deployed_versions:
+                function = args.services[service.key].versions[version.key]
+                self._routes(service, version, function)
+                endpoints[f"{service.key}/{version.key}"] = pulumi.Output.concat(
+                    self.url, version.base_path
+                )
+        self.endpoints = pulumi.Output.all(**endpoints) if endpoints else pulumi.Output.from_input({})
+        self.consumer_policies = self._consumers(settings, args.services)
+        self.register_outputs({"url": self.url, "endpoints": self.endpoints})
+
+    def _base_url(self, name: str, settings: Settings, stage: aws.apigatewayv2.Stage) -> Any:
+        """The API endpoint, or a custom domain mapped to the stage so URLs survive a new API."""
+        if settings.api.domain_name is None:
+            return self.api.api_endpoint
+        domain = aws.apigatewayv2.DomainName(
+            f"{name}-domain",
+            domain_name=settings.api.domain_name,
+            domain_name_configuration={
+                "certificate_arn": settings.api.certificate_arn,
+                "endpoint_type": "REGIONAL",
+                "security_policy": "TLS_1_2",
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.apigatewayv2.ApiMapping(
+            f"{name}-domain-mapping",
+            api_id=self.api.id,
+            domain_name=domain.id,
+            stage=stage.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.concat("https://", domain.domain_name)
+
+    def _routes(
+        self, service: ServiceSettings, version: VersionSettings, function: VersionedFunction
+    ) -> None:
+        """One integration per version, shared by its routes; one route and one route-scoped
+        invoke permission on the alias per route."""
+        child = pulumi.ResourceOptions(parent=self)
+        integration = aws.apigatewayv2.Integration(
+            f"{version.logical_name}-integration",
+            api_id=self.api.id,
+            integration_type="AWS_PROXY",
+            integration_method="POST",
+            integration_uri=function.alias.arn,
+            payload_format_version="2.0",
+            timeout_milliseconds=min(version.timeout_seconds, 30) * 1000,
+            description=f"{version.function_name}:{version.alias_name}",
+            opts=child,
+        )
+        for route in service.all_routes:
+            logical = f"{version.logical_name}-{route.slug}"
+            aws.apigatewayv2.Route(
+                logical,
+                api_id=self.api.id,
+                route_key=route_key(version, route),
+                target=integration.id.apply(lambda integration_id: f"integrations/{integration_id}"),
+                authorization_type="AWS_IAM" if service.auth == "iam" else "NONE",
+                opts=child,
+            )
+            aws.lambda_.Permission(
+                f"{logical}-invoke",
+                action="lambda:InvokeFunction",
+                function=function.function.name,
+                principal="apigateway.amazonaws.com",
+                qualifier=function.alias.name,
+                source_arn=self.api.execution_arn.apply(
+                    lambda arn, route=route: route_arn(arn, version, route)
+                ),
+                opts=child,
+            )
+
+    def _consumers(
+        self, settings: Settings, services: dict[str, ModelService]
+    ) -> pulumi.Output[dict[str, Any]]:
+        """Grant each consumer exactly its versions: a role policy for roles in this account, a
+        published policy for roles elsewhere, and a Lambda permission on each alias for both."""
+        consumers = [(s, c) for s in settings.services.values() for c in s.consumers]
+        if not consumers:
+            return pulumi.Output.from_input({})
+        account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        published: dict[str, dict[str, pulumi.Output[str]]] = {}
+        for service, consumer in consumers:
+            versions = [service.versions[key] for key in consumer.versions]
+            functions = [services[service.key].versions[v.key] for v in versions]
+            document = pulumi.Output.all(
+                self.api.execution_arn, *[f.alias.arn for f in functions]
+            ).apply(lambda values, service=service, versions=versions: _consumer_policy(
+                values[0], service, versions, values[1:]
+            ))  # fmt: skip
+            role_name = consumer.role_arn.rsplit("/", 1)[1]
+            grant = f"{service.key}-consumer-{consumer.account_id}-{role_name}"
+            for version, function in zip(versions, functions, strict=True):
+                aws.lambda_.Permission(
+                    f"{version.logical_name}-consumer-{consumer.account_id}-{role_name}",
+                    action="lambda:InvokeFunction",
+                    function=function.function.name,
+                    principal=consumer.role_arn,
+                    qualifier=function.alias.name,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            if consumer.account_id == account_id:
+                aws.iam.RolePolicy(
+                    grant,
+                    role=role_name,
+                    policy=document,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            else:
+                published.setdefault(consumer.role_arn, {})[service.key] = document
+        return pulumi.Output.from_input(published).apply(
+            lambda plain: {
+                role: {svc: json.loads(doc) for svc, doc in docs.items()}
+                for role, docs in plain.items()
+            }
+        )
+
+
+def _consumer_policy(
+    execution_arn: str,
+    service: ServiceSettings,
+    versions: list[VersionSettings],
+    alias_arns: list[str],
+) -> str:
+    """An identity policy allowing exactly the routes and aliases of the listed versions."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "InvokeRoutes",
+                    "Effect": "Allow",
+                    "Action": "execute-api:Invoke",
+                    "Resource": [
+                        route_arn(execution_arn, version, route)
+                        for version in versions
+                        for route in service.all_routes
+                    ],
+                },
+                {
+                    "Sid": "InvokeAliases",
+                    "Effect": "Allow",
+                    "Action": "lambda:InvokeFunction",
+                    "Resource": list(alias_arns),
+                },
+            ],
+        }
+    )
