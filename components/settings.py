@@ -24,7 +24,7 @@ from pydantic import (
 SERVICE_KEY = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 VERSION_KEY = re.compile(r"^v[1-9][0-9]*$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-NAME_PREFIX = re.compile(r"^[a-z0-9-]{0,16}$")
+NAME_PREFIX = re.compile(r"^[a-z0-9-]{0,32}$")
 ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~-]+)+$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,64}$")
 ENV_VAR_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
@@ -310,7 +310,7 @@ def parse_settings(
         )
     if not NAME_PREFIX.match(stack_raw.namePrefix):
         problems.append(
-            f"mlserve:namePrefix: {stack_raw.namePrefix!r} is not allowed; use up to 16 "
+            f"mlserve:namePrefix: {stack_raw.namePrefix!r} is not allowed; use up to 32 "
             "lowercase letters, digits and '-', e.g. 'dev-'"
         )
     if stack_raw.logRetentionDays not in LOG_RETENTION_DAYS:
@@ -513,18 +513,23 @@ def _check_code(version: VersionSettings, project_root: Path, at: Any, problems:
     if version.code is None:
         problems.append(f"{at('code')}: required for a {version.status} version; give the folder")
         return
-    if not version.code.is_dir():
+    folder = version.code.resolve()
+    if not folder.is_relative_to(project_root.resolve()):
+        problems.append(f"{at('code')}: {version.code} is outside the project; give a relative path")
+        return
+    shown = folder.relative_to(project_root.resolve())
+    if not folder.is_dir():
         problems.append(
-            f"{at('code')}: folder {version.code.relative_to(project_root)} does not exist; give "
-            "the version's handler folder relative to the project root"
+            f"{at('code')}: folder {shown} does not exist; give the version's handler folder "
+            "relative to the project root"
         )
         return
     module, _, function = version.handler.rpartition(".")
-    module_file = version.code / (module.replace(".", "/") + ".py")
+    module_file = folder / (module.replace(".", "/") + ".py")
     if not module or not function or not module_file.is_file():
         problems.append(
             f"{at('handler')}: {version.handler!r} does not name a function in a module of "
-            f"{version.code.relative_to(project_root)}; use 'module.function', e.g. app.handler"
+            f"{shown}; use 'module.function', e.g. app.handler"
         )
 
 

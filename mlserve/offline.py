@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from pulumi.runtime.settings import get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.settings import Settings, decode_engine_config, parse_settings, today_utc
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "mlserve"
 ACCOUNT_ID = "123456789012"
@@ -34,6 +37,7 @@ class Registration:
     """One RegisterResource request as the engine received it, with the mock's answer."""
 
     urn: str
+    id: str
     type: str
     name: str
     custom: bool
@@ -58,6 +62,7 @@ class RecordingMonitor(MockMonitor):
         self.registrations.append(
             Registration(
                 urn=response.urn,
+                id=response.id,
                 type=request.type,
                 name=request.name,
                 custom=request.custom,
@@ -158,9 +163,11 @@ class ProgramRun:
         """The registrations of one resource type."""
         return [r for r in self.registrations if r.type == type_]
 
-    def by_name(self, name: str) -> Registration:
-        """The registration with this logical name (they are unique per type in mlserve)."""
-        matches = [r for r in self.registrations if r.name == name]
+    def by_name(self, name: str, type_: str | None = None) -> Registration:
+        """The registration with this logical name (and type, where a component shares it)."""
+        matches = [
+            r for r in self.registrations if r.name == name and type_ in (None, r.type)
+        ]
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} registrations named {name!r}")
         return matches[0]
@@ -262,4 +269,14 @@ def run_stack(stack: str, *, preview: bool = False, today: str | None = None) ->
     """Run the program for one of the project's stack files."""
     return run_program(
         engine_config(stack_files()[stack]), stack=stack, preview=preview, today=today
+    )
+
+
+def stack_settings(stack: str, today: date | None = None) -> Settings:
+    """A stack file's settings without running Pulumi (raises ConfigError like the program)."""
+    return parse_settings(
+        decode_engine_config(engine_config(stack_files()[stack])),
+        stack=stack,
+        project_root=PROJECT_ROOT,
+        today=today or today_utc(),
     )

@@ -1,0 +1,26 @@
+"""Shared fixtures: one program run per example stack, reused by the tests that only read it."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlserve.offline import ProgramRun, run_program
+from tests.stacks import example_config
+
+TODAY = "2026-11-27"  # pinned so time-dependent lifecycle notes never change a verdict
+
+
+@pytest.fixture(scope="session")
+def prod_run() -> ProgramRun:
+    """The prod stack as the engine would see it."""
+    run = run_program(example_config("prod"), stack="prod", today=TODAY)
+    assert run.error is None, run.error
+    return run
+
+
+@pytest.fixture(scope="session")
+def dev_run() -> ProgramRun:
+    """The dev stack as the engine would see it."""
+    run = run_program(example_config("dev"), stack="dev", today=TODAY)
+    assert run.error is None, run.error
+    return run

@@ -1,0 +1,458 @@
+"""Config parsing: defaults, every documented error with its key path, lifecycle rules."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.settings import ConfigError, Settings, parse_settings
+
+TODAY = date(2026, 11, 27)
+
+
+def base_config() -> dict[str, Any]:
+    """A valid config in the shape users write (keys without the `mlserve:` prefix)."""
+    return {
+        "services": {
+            "churn": {
+                "versions": {
+                    "v1": {
+                        "code": "svc/v1",
+                        "status": "deprecated",
+                        "deprecatedOn": "2026-09-01",
+                        "sunsetOn": "2027-06-30",
+                        "successor": "v2",
+                        "changelog": "First release.",
+                    },
+                    "v2": {"code": "svc/v2", "status": "active", "pin": 3},
+                }
+            }
+        }
+    }
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A project root whose handler folders exist."""
+    for version in ("v1", "v2", "v3"):
+        folder = tmp_path / "svc" / version
+        folder.mkdir(parents=True)
+        (folder / "app.py").write_text("def handler(event, context):\n    return {}\n")
+    return tmp_path
+
+
+def parse(root: Path, config: dict[str, Any], today: date = TODAY, stack: str = "prod") -> Settings:
+    return parse_settings(config, stack=stack, project_root=root, today=today)
+
+
+def problems(root: Path, config: dict[str, Any], today: date = TODAY) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(root, config, today)
+    return caught.value.problems
+
+
+def version(config: dict[str, Any], key: str) -> dict[str, Any]:
+    return config["services"]["churn"]["versions"][key]  # type: ignore[no-any-return]
+
+
+def test_given_minimal_config_when_parsed_then_defaults_apply(root: Path) -> None:
+    settings = parse(root, base_config())
+    v2 = settings.services["churn"].versions["v2"]
+    assert settings.environment == "prod"  # the stack name
+    assert settings.name_prefix == ""
+    assert settings.deprecation_window_days == 180
+    assert settings.log_retention_days == 30
+    assert (v2.runtime, v2.architecture, v2.handler) == ("python3.12", "arm64", "app.handler")
+    assert (v2.memory_mb, v2.timeout_seconds) == (512, 10)
+    assert [r.key for r in settings.services["churn"].routes] == ["POST /predict"]
+    assert (v2.function_name, v2.alias_name) == ("churn_v2", "prod_v2")
+    assert settings.api.name == "mlserve-prod"
+    assert (settings.api.throttle_burst_limit, settings.api.throttle_rate_limit) == (100, 50.0)
+
+
+def test_given_version_overrides_when_parsed_then_they_beat_service_defaults(root: Path) -> None:
+    config = base_config()
+    config["services"]["churn"].update(memoryMb=1024, runtime="python3.11")
+    version(config, "v2").update(memoryMb=2048, architecture="x86_64", timeoutSeconds=20)
+    settings = parse(root, config)
+    v1, v2 = settings.services["churn"].versions.values()
+    assert (v1.memory_mb, v1.runtime, v1.architecture) == (1024, "python3.11", "arm64")
+    assert (v2.memory_mb, v2.runtime, v2.architecture, v2.timeout_seconds) == (
+        2048, "python3.11", "x86_64", 20,
+    )  # fmt: skip
+
+
+def test_given_prefix_and_environment_when_parsed_then_names_use_them(root: Path) -> None:
+    config = {**base_config(), "namePrefix": "dev-", "environment": "staging"}
+    v2 = parse(root, config).services["churn"].versions["v2"]
+    assert (v2.function_name, v2.alias_name) == ("dev-churn_v2", "staging_v2")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected_path", "expected_text"),
+    [
+        (lambda c: c.update(colour="blue"), "mlserve:colour", "unknown key"),
+        (
+            lambda c: c["services"]["churn"].update(owner="x"),
+            "mlserve:services.churn.owner",
+            "unknown key",
+        ),
+        (
+            lambda c: version(c, "v2").update(pinned=3),
+            "mlserve:services.churn.versions.v2.pinned",
+            "unknown key",
+        ),
+        (
+            lambda c: c["services"].update({"Churn_Model": c["services"]["churn"]}),
+            "mlserve:services.Churn_Model",
+            "service key",
+        ),
+        (
+            lambda c: c["services"]["churn"]["versions"].update({"2": {"status": "active"}}),
+            "mlserve:services.churn.versions.2",
+            "version key",
+        ),
+        (
+            lambda c: version(c, "v2").update(code="svc/missing"),
+            "mlserve:services.churn.versions.v2.code",
+            "does not exist",
+        ),
+        (
+            lambda c: version(c, "v2").update(pin=0),
+            "mlserve:services.churn.versions.v2.pin",
+            "positive integer",
+        ),
+        (
+            lambda c: version(c, "v2").update(pin="3"),
+            "mlserve:services.churn.versions.v2.pin",
+            "valid integer",
+        ),
+        (
+            lambda c: version(c, "v2").update(pin=2.5),
+            "mlserve:services.churn.versions.v2.pin",
+            "valid integer",
+        ),
+        (
+            lambda c: version(c, "v1").update(successor="v9"),
+            "mlserve:services.churn.versions.v1.successor",
+            "is not a version of churn",
+        ),
+        (
+            lambda c: version(c, "v2").update(status="beta"),
+            "mlserve:services.churn.versions.v2.status",
+            "'active', 'deprecated' or 'retired'",
+        ),
+        (
+            lambda c: version(c, "v2").update(changelog="x" * 257),
+            "mlserve:services.churn.versions.v2.changelog",
+            "256",
+        ),
+        (
+            lambda c: version(c, "v2").update(memoryMb=64),
+            "mlserve:services.churn.versions.v2.memoryMb",
+            "greater than or equal to 128",
+        ),
+        (
+            lambda c: c.update(logRetentionDays=10),
+            "mlserve:logRetentionDays",
+            "allowed: 1, 3, 5",
+        ),
+        (
+            lambda c: version(c, "v2").update(handler="main.run"),
+            "mlserve:services.churn.versions.v2.handler",
+            "does not name a function",
+        ),
+        (
+            lambda c: version(c, "v2").update(environment={"MLSERVE_LIFECYCLE": "x"}),
+            "mlserve:services.churn.versions.v2.environment.MLSERVE_LIFECYCLE",
+            "reserved",
+        ),
+        (lambda c: c.update(environment="Prod!"), "mlserve:environment", "cannot name aliases"),
+    ],
+    ids=[
+        "unknown-top-level-key",
+        "unknown-service-key",
+        "unknown-version-key",
+        "bad-service-key",
+        "bad-version-key",
+        "missing-code-folder",
+        "pin-zero",
+        "pin-string",
+        "pin-float",
+        "successor-missing",
+        "unknown-status",
+        "changelog-too-long",
+        "memory-too-small",
+        "log-retention-not-cloudwatch",
+        "handler-not-found",
+        "reserved-env-var",
+        "bad-environment",
+    ],
+)
+def test_given_bad_config_when_parsed_then_error_names_key_path(
+    root: Path, edit: Any, expected_path: str, expected_text: str
+) -> None:
+    config = base_config()
+    edit(config)
+    found = problems(root, config)
+    matching = [p for p in found if p.startswith(expected_path + ":")]
+    assert matching, f"no problem at {expected_path}: {found}"
+    assert expected_text in matching[0]
+
+
+def test_given_function_name_over_64_when_parsed_then_error_says_limit(root: Path) -> None:
+    config = base_config()
+    config["namePrefix"] = "abcdefghijklmnopqrstuvwxyz-"
+    config["services"]["s" + "x" * 39] = copy.deepcopy(config["services"]["churn"])
+    found = problems(root, config)
+    assert any(
+        p.startswith("mlserve:services.s" + "x" * 39 + ".versions.v2:") and "Lambda allows 64" in p
+        for p in found
+    ), found
+
+
+def test_given_longest_names_allowed_when_parsed_then_role_name_fits(root: Path) -> None:
+    config = base_config()
+    config["namePrefix"] = "abcdefghijkl"  # 12 + 40 + 3 = 55 <= 64
+    config["services"] = {"s" + "x" * 39: config["services"]["churn"]}
+    settings = parse(root, config)
+    v2 = settings.services["s" + "x" * 39].versions["v2"]
+    assert len(v2.function_name) <= 64
+    assert len(f"{v2.logical_name}-role") + 8 <= 64
+
+
+def test_given_several_errors_when_parsed_then_all_are_reported_together(root: Path) -> None:
+    config = base_config()
+    version(config, "v2").update(pin=-1, changelog="y" * 300)
+    version(config, "v1").update(successor="v7")
+    found = problems(root, config)
+    assert len(found) >= 3
+    message = str(ConfigError(found))
+    assert "3 problem(s)" in message or f"{len(found)} problem(s)" in message
+
+
+def test_given_two_structural_errors_when_parsed_then_both_are_reported(root: Path) -> None:
+    config = base_config()
+    config["colour"] = "blue"
+    version(config, "v2")["status"] = "beta"
+    found = problems(root, config)
+    assert any(p.startswith("mlserve:colour:") for p in found)
+    assert any(p.startswith("mlserve:services.churn.versions.v2.status:") for p in found)
+
+
+# Lifecycle rules (issue: version lifecycle)
+
+
+def test_given_deprecated_without_dates_when_parsed_then_each_missing_key_is_named(
+    root: Path,
+) -> None:
+    config = base_config()
+    config["services"]["churn"]["versions"]["v1"] = {"code": "svc/v1", "status": "deprecated"}
+    found = problems(root, config)
+    for key in ("deprecatedOn", "sunsetOn", "successor"):
+        assert any(p.startswith(f"mlserve:services.churn.versions.v1.{key}:") for p in found)
+
+
+def test_given_sunset_inside_window_when_parsed_then_error_gives_earliest_date(root: Path) -> None:
+    config = base_config()
+    version(config, "v1")["sunsetOn"] = "2026-12-01"
+    found = problems(root, config)
+    assert any(
+        p.startswith("mlserve:services.churn.versions.v1.sunsetOn:") and "2027-02-28" in p
+        for p in found
+    ), found
+
+
+def test_given_shorter_window_when_parsed_then_earlier_sunset_is_accepted(root: Path) -> None:
+    config = {**base_config(), "deprecationWindowDays": 90}
+    version(config, "v1")["sunsetOn"] = "2026-12-01"
+    assert parse(root, config).services["churn"].versions["v1"].sunset_on == date(2026, 12, 1)
+
+
+def test_given_successor_of_lower_major_when_parsed_then_rejected(root: Path) -> None:
+    config = base_config()
+    version(config, "v1").update(status="active", successor=None)
+    version(config, "v2").update(
+        status="deprecated", pin=None, deprecatedOn="2026-09-01", sunsetOn="2027-06-30",
+        successor="v1",
+    )  # fmt: skip
+    found = problems(root, config)
+    assert any("mlserve:services.churn.versions.v2.successor:" in p and "higher" in p for p in found)
+
+
+def test_given_retired_successor_when_parsed_then_rejected(root: Path) -> None:
+    config = base_config()
+    config["services"]["churn"]["versions"]["v2"] = {
+        "status": "retired", "deprecatedOn": "2025-01-01", "sunsetOn": "2025-09-01",
+        "successor": "v3",
+    }  # fmt: skip
+    config["services"]["churn"]["versions"]["v3"] = {"code": "svc/v3", "status": "active"}
+    version(config, "v1")["successor"] = "v2"
+    found = problems(root, config)
+    assert any("versions.v1.successor:" in p and "retired" in p for p in found), found
+
+
+def test_given_retired_before_sunset_when_parsed_then_rejected_with_date(root: Path) -> None:
+    config = base_config()
+    version(config, "v1")["status"] = "retired"
+    found = problems(root, config)
+    assert any(
+        p.startswith("mlserve:services.churn.versions.v1.status:") and "2027-06-30" in p
+        for p in found
+    ), found
+
+
+def test_given_retired_after_sunset_when_parsed_then_accepted_without_code(root: Path) -> None:
+    config = base_config()
+    version(config, "v1")["status"] = "retired"
+    del version(config, "v1")["code"]
+    settings = parse(root, config, today=date(2027, 7, 1))
+    v1 = settings.services["churn"].versions["v1"]
+    assert not v1.deployed
+    assert [v.key for v in settings.services["churn"].deployed_versions] == ["v2"]
+
+
+def test_given_active_past_announced_deprecation_when_parsed_then_warns(root: Path) -> None:
+    config = base_config()
+    version(config, "v2").update(deprecatedOn="2026-11-01")
+    config["services"]["churn"]["versions"]["v3"] = {"code": "svc/v3", "status": "active"}
+    settings = parse(root, config)
+    assert any("versions.v2.status" in w and "mark churn v2 deprecated" in w for w in settings.warnings)
+
+
+def test_given_deprecated_past_sunset_when_parsed_then_warns_to_retire(root: Path) -> None:
+    settings = parse(root, base_config(), today=date(2027, 7, 1))
+    assert any("versions.v1.status" in w and "mark it retired" in w for w in settings.warnings)
+
+
+def test_given_deprecated_before_sunset_when_parsed_then_no_warning(root: Path) -> None:
+    assert parse(root, base_config()).warnings == ()
+
+
+@pytest.mark.parametrize("key", ["pin", "canary"])
+def test_given_pin_or_canary_on_deprecated_when_parsed_then_rejected_with_reason(
+    root: Path, key: str
+) -> None:
+    config = base_config()
+    version(config, "v1")[key] = 2 if key == "pin" else {"weight": 0.1}
+    found = problems(root, config)
+    assert any(
+        p.startswith(f"mlserve:services.churn.versions.v1.{key}:") and "immutable" in p
+        for p in found
+    ), found
+
+
+def test_given_canary_without_pin_when_parsed_then_rejected(root: Path) -> None:
+    config = base_config()
+    version(config, "v2").update(pin=None, canary={"weight": 0.2})
+    found = problems(root, config)
+    assert any("versions.v2.canary:" in p and "requires pin" in p for p in found), found
+
+
+@pytest.mark.parametrize("weight", [0, 1, 1.5, -0.1])
+def test_given_canary_weight_out_of_range_when_parsed_then_rejected(
+    root: Path, weight: float
+) -> None:
+    config = base_config()
+    version(config, "v2")["canary"] = {"weight": weight}
+    found = problems(root, config)
+    assert any("versions.v2.canary.weight:" in p for p in found), found
+
+
+def test_given_canary_with_provisioned_concurrency_when_parsed_then_explains_aws_limit(
+    root: Path,
+) -> None:
+    config = base_config()
+    version(config, "v2").update(canary={"weight": 0.1}, provisionedConcurrency=2)
+    found = problems(root, config)
+    assert any("provisionedConcurrency:" in p and "weighted routing" in p for p in found), found
+
+
+def test_given_valid_canary_when_parsed_then_weight_kept(root: Path) -> None:
+    config = base_config()
+    version(config, "v2")["canary"] = {"weight": 0.25}
+    assert parse(root, config).services["churn"].versions["v2"].canary_weight == 0.25
+
+
+# API keys (issue: versioned HTTP API)
+
+
+@pytest.mark.parametrize(
+    ("routes", "text"),
+    [
+        (["predict"], "is not 'METHOD /path'"),
+        (["post /predict"], "is not 'METHOD /path'"),
+        (["POST /predict", "POST /predict"], "duplicate route"),
+        (["GET /health"], "reserved"),
+        (["POST /a.b", "POST /a-b"], "collide"),
+    ],
+)
+def test_given_bad_routes_when_parsed_then_error_names_route_index(
+    root: Path, routes: list[str], text: str
+) -> None:
+    config = base_config()
+    config["services"]["churn"]["routes"] = routes
+    found = problems(root, config)
+    assert any(p.startswith("mlserve:services.churn.routes.") and text in p for p in found), found
+
+
+def test_given_consumer_of_unknown_version_when_parsed_then_rejected(root: Path) -> None:
+    config = base_config()
+    config["services"]["churn"].update(
+        auth="iam",
+        consumers=[{"role": "arn:aws:iam::123456789012:role/app", "versions": ["v2", "v5"]}],
+    )
+    found = problems(root, config)
+    assert any(
+        p.startswith("mlserve:services.churn.consumers.0.versions:") and "'v5'" in p for p in found
+    ), found
+
+
+def test_given_consumer_with_bad_role_when_parsed_then_rejected(root: Path) -> None:
+    config = base_config()
+    config["services"]["churn"].update(
+        auth="iam", consumers=[{"role": "app-role", "versions": ["v2"]}]
+    )
+    found = problems(root, config)
+    assert any(p.startswith("mlserve:services.churn.consumers.0.role:") for p in found), found
+
+
+def test_given_consumers_without_iam_auth_when_parsed_then_rejected(root: Path) -> None:
+    config = base_config()
+    config["services"]["churn"]["consumers"] = [
+        {"role": "arn:aws:iam::123456789012:role/app", "versions": ["v2"]}
+    ]
+    found = problems(root, config)
+    assert any(p.startswith("mlserve:services.churn.consumers:") and "auth: iam" in p for p in found)
+
+
+def test_given_too_many_routes_when_parsed_then_error_names_counts(root: Path) -> None:
+    config = {
+        "services": {
+            f"m{s}": {
+                "versions": {f"v{v}": {"code": "svc/v1", "status": "active"} for v in range(1, 11)}
+            }
+            for s in range(11)
+        }
+    }
+    found = problems(root, config)
+    assert any("330 routes and 110 integrations" in p and "300 routes" in p for p in found), found
+
+
+def test_given_timeout_over_api_limit_when_parsed_then_warns(root: Path) -> None:
+    config = base_config()
+    version(config, "v2")["timeoutSeconds"] = 60
+    settings = parse(root, config)
+    assert any("versions.v2.timeoutSeconds" in w and "30s" in w for w in settings.warnings)
+
+
+@pytest.mark.parametrize("code", ["/etc", "../outside"])
+def test_given_code_outside_project_when_parsed_then_rejected(root: Path, code: str) -> None:
+    config = base_config()
+    version(config, "v2")["code"] = code
+    found = problems(root, config)
+    assert any(p.startswith("mlserve:services.churn.versions.v2.code:") for p in found), found
