@@ -55,7 +55,9 @@ def zipped(contents: dict[str, Path | str]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, item in contents.items():
-            archive.writestr(name, item.read_bytes() if isinstance(item, Path) else item)
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # reproducible
+            data = item.read_bytes() if isinstance(item, Path) else item
+            archive.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
