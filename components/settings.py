@@ -38,8 +38,8 @@ FUNCTION_NAME_LIMIT = 64  # Lambda function names
 ROLE_NAME_LIMIT = 64  # IAM role names, Pulumi's 8-character random suffix included
 AUTONAME_SUFFIX = 8  # "-" plus 7 random characters
 DESCRIPTION_LIMIT = 256  # Lambda function descriptions
-MAX_ROUTES = 300  # HTTP API quota: routes per API
-MAX_INTEGRATIONS = 300  # HTTP API quota: integrations per API
+MAX_ROUTES = 300  # HTTP API quota: routes per API (AWS can raise it for one API on request)
+MAX_INTEGRATIONS = 300  # HTTP API quota: integrations per API (fixed)
 INTEGRATION_TIMEOUT_SECONDS = 30  # HTTP API's maximum integration timeout
 
 
@@ -112,6 +112,7 @@ class RawApi(_Raw):
     throttle: RawThrottle = Field(default_factory=RawThrottle)
     domain: RawDomain | None = None
     docsUrl: StrictStr | None = Field(default=None, pattern=r"^https://")
+    routeQuota: StrictInt = Field(default=MAX_ROUTES, ge=1, le=10000)
 
 
 class RawStack(_Raw):
@@ -328,7 +329,7 @@ def parse_settings(
         if service is not None:
             services[service_key] = service
 
-    _check_quotas(services, problems, warnings)
+    _check_quotas(services, stack_raw.api.routeQuota, problems)
     if problems:
         raise ConfigError(problems)
 
@@ -671,16 +672,17 @@ def _consumers(
 
 
 def _check_quotas(
-    services: dict[str, ServiceSettings], problems: list[str], warnings: list[str]
+    services: dict[str, ServiceSettings], route_quota: int, problems: list[str]
 ) -> None:
     deployed = [v for s in services.values() for v in s.versions.values() if v.deployed]
     routes = sum(len(services[v.service].all_routes) for v in deployed)
     integrations = len(deployed)
-    if routes > MAX_ROUTES or integrations > MAX_INTEGRATIONS:
+    if routes > route_quota or integrations > MAX_INTEGRATIONS:
         problems.append(
             f"mlserve:services: the HTTP API would have {routes} routes and {integrations} "
-            f"integrations; the quotas are {MAX_ROUTES} routes and {MAX_INTEGRATIONS} "
-            "integrations per API. Retire old versions or split services across stacks"
+            f"integrations; the quotas are {route_quota} routes (mlserve:api.routeQuota, raise "
+            f"it only after AWS raised it for this API) and {MAX_INTEGRATIONS} integrations "
+            "(fixed). Retire old versions or split services across stacks"
         )
 
 
@@ -710,9 +712,12 @@ def decode_engine_config(config: Mapping[str, str]) -> dict[str, Any]:
 def today_utc() -> date:
     """Today's UTC date, or MLSERVE_TODAY (YYYY-MM-DD) when a preview or test pins the clock."""
     pinned = os.environ.get("MLSERVE_TODAY")
-    if pinned:
+    if not pinned:
+        return datetime.now(UTC).date()
+    try:
         return date.fromisoformat(pinned)
-    return datetime.now(UTC).date()
+    except ValueError:
+        raise ConfigError([f"MLSERVE_TODAY: {pinned!r} is not a date; use YYYY-MM-DD"]) from None
 
 
 def load_settings() -> Settings:
