@@ -51,6 +51,8 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "preview": (_lazy("mlserve.preview", "main"), "offline preview: program + policy pack"),
     "ledger": (_lazy("mlserve.ledger", "main"), "stack output -> --policy-pack-config file"),
     "catalogue": (_lazy("mlserve.catalogue", "main"), "write docs/versions/<stack>.md (--check)"),
+    "contracts": (_lazy("mlserve.contracts", "main"), "contracts lock|check: compatibility gate"),
+    "openapi": (_lazy("mlserve.openapi", "main"), "write docs/openapi/<stack>.json (--check)"),
 }
 
 

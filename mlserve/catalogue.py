@@ -7,13 +7,11 @@ exactly when a config changes; `--check` fails CI when they are stale.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from components.settings import ConfigError, Settings, VersionSettings
-from mlserve.offline import PROJECT_ROOT, stack_files, stack_settings
+from components.settings import Settings, VersionSettings
+from mlserve.generated import write_or_check
+from mlserve.offline import PROJECT_ROOT
 
 CATALOGUE_DIR = PROJECT_ROOT / "docs" / "versions"
 
@@ -70,25 +68,4 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="mlserve catalogue", description=main.__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a page is out of date")
     args = parser.parse_args(argv)
-    stale: list[Path] = []
-    for stack in stack_files():
-        try:
-            page = render(stack_settings(stack))
-        except ConfigError as error:
-            print(f"stack {stack}: {error}", file=sys.stderr)
-            return 1
-        target = CATALOGUE_DIR / f"{stack}.md"
-        if args.check:
-            if not target.is_file() or target.read_text() != page:
-                stale.append(target)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(page)
-        print(f"wrote {os.path.relpath(target, PROJECT_ROOT)}")
-    for target in stale:
-        print(
-            f"{os.path.relpath(target, PROJECT_ROOT)} is out of date with its stack config; "
-            "run `python -m mlserve catalogue` and commit the result",
-            file=sys.stderr,
-        )
-    return 1 if stale else 0
+    return write_or_check(CATALOGUE_DIR, ".md", render, "catalogue", args.check)

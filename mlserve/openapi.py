@@ -1,0 +1,194 @@
+"""OpenAPI 3.1 per stack, from each version's contract and the stack's routes.
+
+Deprecated operations carry `deprecated: true`, their dates and successor in the description and
+the Deprecation/Sunset/Link response headers; written to docs/openapi/<stack>.json, with `--check`
+to fail CI when a file no longer matches its stack config and contracts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from components.settings import Settings, VersionSettings
+from mlserve.contracts import canonical_json, contract_schemas
+from mlserve.generated import write_or_check
+from mlserve.offline import PROJECT_ROOT
+
+OPENAPI_DIR = PROJECT_ROOT / "docs" / "openapi"
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "successor": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["title", "status"],
+}
+LIFECYCLE_HEADERS = {
+    "Deprecation": {
+        "description": "RFC 9745: when the version was deprecated, `@<epoch seconds>`",
+        "schema": {"type": "string", "pattern": "^@-?[0-9]+$"},
+    },
+    "Sunset": {
+        "description": "RFC 8594: when the version stops answering (IMF-fixdate)",
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'rel="deprecation", rel="sunset" and rel="successor-version" links',
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _hoisted(schema: dict[str, Any], prefix: str, components: dict[str, Any]) -> dict[str, Any]:
+    """Move a pydantic schema's `$defs` into components/schemas under unique names."""
+    definitions = schema.pop("$defs", {})
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: (
+                    f"#/components/schemas/{prefix}{item.rsplit('/', 1)[1]}"
+                    if key == "$ref" and isinstance(item, str) and item.startswith("#/$defs/")
+                    else rewrite(item)
+                )
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [rewrite(item) for item in value]
+        return value
+
+    for name, definition in definitions.items():
+        components[f"{prefix}{name}"] = rewrite(definition)
+    return rewrite(schema)  # type: ignore[no-any-return]
+
+
+def _lifecycle_note(version: VersionSettings) -> str:
+    if version.status != "deprecated":
+        return ""
+    return (
+        f" Deprecated since {version.deprecated_on}; sunset on {version.sunset_on} at 23:59:59 "
+        f"UTC, after which it answers 410 Gone. Move to /{version.service}/{version.successor}."
+    )
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document of one stack."""
+    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    paths: dict[str, Any] = {}
+    iam = False
+    for service in settings.services.values():
+        for version in service.deployed_versions:
+            assert version.code is not None
+            prefix = f"{service.key.replace('-', '_')}_{version.key}_"
+            contract = contract_schemas(version.code / "contract.py")
+            request = _hoisted(contract["request"], prefix, schemas)
+            response = _hoisted(contract["response"], prefix, schemas)
+            schemas[f"{prefix}Request"], schemas[f"{prefix}Response"] = request, response
+            deprecated = version.status == "deprecated"
+            headers = LIFECYCLE_HEADERS if deprecated else {}
+            note = _lifecycle_note(version)
+            for route in service.all_routes:
+                is_predict = route.key not in ("GET /health", "GET /metadata")
+                body = f"{prefix}Response" if is_predict else None
+                operation: dict[str, Any] = {
+                    "operationId": f"{prefix}{route.slug.replace('-', '_')}",
+                    "tags": [f"{service.key} {version.key}"],
+                    "summary": f"{route.key} of {service.key} {version.key}",
+                    "description": (version.changelog + note).strip(),
+                    "responses": {
+                        "200": {
+                            "description": "Success",
+                            "headers": headers,
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": f"#/components/schemas/{body}"}
+                                    if body
+                                    else {"type": "object"}
+                                }
+                            },
+                        },
+                        "410": {
+                            "description": "The version is past its sunset",
+                            "content": {"application/problem+json": {"schema": PROBLEM}},
+                        },
+                        "500": {
+                            "description": "Unexpected error",
+                            "content": {"application/problem+json": {"schema": PROBLEM}},
+                        },
+                    },
+                }
+                if is_predict:
+                    operation["requestBody"] = {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{prefix}Request"}
+                            }
+                        },
+                    }
+                    operation["responses"]["400"] = {
+                        "description": "Invalid request; `errors` lists every invalid field",
+                        "content": {"application/problem+json": {"schema": PROBLEM}},
+                    }
+                if deprecated:
+                    operation["deprecated"] = True
+                if service.auth == "iam":
+                    operation["security"] = [{"sigv4": []}]
+                    iam = True
+                path = f"{version.base_path}{route.path}"
+                paths.setdefault(path, {})[route.method.lower()] = operation
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"mlserve ({settings.environment})",
+            "version": settings.stack,
+            "description": "Model services by major version; see docs/versions for lifecycles.",
+        },
+        "servers": [
+            {"url": f"https://{settings.api.domain_name}"}
+            if settings.api.domain_name
+            else {
+                "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
+                "variables": {"apiId": {"default": "api-id"}, "region": {"default": "us-east-1"}},
+            }
+        ],
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(schemas.items()))},
+    }
+    if iam:
+        document["components"]["securitySchemes"] = {
+            "sigv4": {
+                "type": "apiKey",
+                "name": "Authorization",
+                "in": "header",
+                "description": "AWS Signature Version 4 for execute-api (auth: iam)",
+            }
+        }
+    return document
+
+
+def render(settings: Settings) -> str:
+    """The OpenAPI document of one stack as checked-in JSON text."""
+    return canonical_json(build(settings))
+
+
+def main(argv: Sequence[str]) -> int:
+    """Write docs/openapi/<stack>.json for every stack, or with --check fail if one is stale."""
+    parser = argparse.ArgumentParser(prog="mlserve openapi", description=main.__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if a document is out of date")
+    args = parser.parse_args(argv)
+    return write_or_check(OPENAPI_DIR, ".json", render, "openapi", args.check)
