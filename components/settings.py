@@ -27,6 +27,7 @@ ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 NAME_PREFIX = re.compile(r"^[a-z0-9-]{0,32}$")
 ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~-]+)+$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,64}$")
+PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 ENV_VAR_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
 RESERVED_ROUTES = ("GET /health", "GET /metadata")
 RESERVED_ENV_PREFIXES = ("MLSERVE_", "AWS_", "POWERTOOLS_")
@@ -260,8 +261,15 @@ def alias_name(environment: str, version: str) -> str:
 
 
 def _path(*parts: object) -> str:
-    """The key path as users see it in the stack file: `mlserve:services.churn.versions.v2`."""
-    return "mlserve:" + ".".join(str(part) for part in parts)
+    """The key path as users see it in the stack file: `mlserve:services.churn.versions.v2`;
+    a key that is not a plain word is quoted, e.g. `mlserve:services["my model"]`."""
+    path = "mlserve:"
+    for index, part in enumerate(str(part) for part in parts):
+        if not PLAIN_KEY.match(part):
+            path += f"[{json.dumps(part)}]"
+        else:
+            path += part if index == 0 else f".{part}"
+    return path
 
 
 def _describe(error: Any) -> str:
