@@ -1,0 +1,25 @@
+"""churn v1 contract: four numbers in, a churn probability out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Feature = Annotated[float, Field(ge=0, le=1_000_000)]
+
+
+class PredictRequest(BaseModel):
+    """One customer as [monthly_charges, support_calls, days_since_last_login, contract_months]."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    features: list[Feature] = Field(min_length=4, max_length=4)
+
+
+class PredictResponse(BaseModel):
+    """The probability that the customer churns within the quarter."""
+
+    model_config = ConfigDict(extra="allow")
+
+    probability: float = Field(ge=0, le=1)

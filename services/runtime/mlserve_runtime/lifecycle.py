@@ -1,0 +1,214 @@
+"""A major version's lifecycle, read once from the environment, applied to every response."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any, NamedTuple
+
+from mlserve_runtime import clock
+from mlserve_runtime.problem import VERSION_SUNSET, problem_response
+
+Handler = Callable[[Any, Any], Any]
+
+STATUSES = ("active", "deprecated")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+VERSION = re.compile(r"^v[1-9][0-9]*$")
+SUCCESSOR_PATH = re.compile(r"^/[a-z][a-z0-9-]{0,39}/v[1-9][0-9]*$")
+LAST_SECOND_OF_DAY = 86_399
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# IMF-fixdate names are fixed English tokens (RFC 9110); strftime's %a/%b follow the locale.
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+LIFECYCLE_HEADERS = frozenset({"deprecation", "sunset", "link"})
+
+
+class DeploymentError(RuntimeError):
+    """The function's environment is inconsistent: a deployment bug, raised at cold start."""
+
+
+class Lifecycle(NamedTuple):
+    """What the environment says about this version's place in its lifecycle."""
+
+    service: str | None
+    version: str | None
+    status: str
+    deprecated_on: date | None
+    sunset_on: date | None
+    successor_path: str | None
+    docs_url: str | None
+
+    @property
+    def deprecated_at(self) -> int | None:
+        """Epoch seconds of 00:00:00Z on the deprecation day."""
+        return None if self.deprecated_on is None else _midnight(self.deprecated_on)
+
+    @property
+    def sunset_at(self) -> int | None:
+        """Epoch seconds of 23:59:59Z on the sunset day, the last moment the version answers."""
+        return None if self.sunset_on is None else _midnight(self.sunset_on) + LAST_SECOND_OF_DAY
+
+    @property
+    def base_path(self) -> str | None:
+        """The version's HTTP base path, e.g. `/churn/v1`, when service and version are known."""
+        return f"/{self.service}/{self.version}" if self.service and self.version else None
+
+
+def read_lifecycle(environ: Mapping[str, str] | None = None) -> Lifecycle:
+    """Parse the MLSERVE_* lifecycle variables; raise DeploymentError naming the bad one."""
+    env = os.environ if environ is None else environ
+    service = _matching(env, "MLSERVE_SERVICE", SERVICE, "a service key such as churn")
+    version = _matching(env, "MLSERVE_VERSION", VERSION, "a major version such as v2")
+    status = env.get("MLSERVE_LIFECYCLE", "active")
+    if status not in STATUSES:
+        raise DeploymentError(
+            f"MLSERVE_LIFECYCLE={status!r} is not a lifecycle a deployed function can have; "
+            f"use one of {', '.join(STATUSES)}"
+        )
+    deprecated_on = _day(env, "MLSERVE_DEPRECATED_ON")
+    sunset_on = _day(env, "MLSERVE_SUNSET_ON")
+    successor_path = _matching(
+        env, "MLSERVE_SUCCESSOR_PATH", SUCCESSOR_PATH, "the successor's base path such as /churn/v2"
+    )
+    docs_url = env.get("MLSERVE_DOCS_URL") or None
+    if docs_url is not None and not docs_url.startswith("https://"):
+        raise DeploymentError(f"MLSERVE_DOCS_URL={docs_url!r} must be an https:// URL")
+    if status == "deprecated":
+        for name, value in (
+            ("MLSERVE_DEPRECATED_ON", deprecated_on),
+            ("MLSERVE_SUNSET_ON", sunset_on),
+            ("MLSERVE_SUCCESSOR_PATH", successor_path),
+        ):
+            if value is None:
+                raise DeploymentError(f"{name} is required when MLSERVE_LIFECYCLE=deprecated")
+    if sunset_on is not None and deprecated_on is None:
+        raise DeploymentError("MLSERVE_DEPRECATED_ON is required when MLSERVE_SUNSET_ON is set")
+    if deprecated_on is not None and sunset_on is not None and sunset_on < deprecated_on:
+        raise DeploymentError(
+            f"MLSERVE_SUNSET_ON={sunset_on} is before MLSERVE_DEPRECATED_ON={deprecated_on}; "
+            "a version cannot be sunset before it is deprecated (RFC 8594)"
+        )
+    return Lifecycle(service, version, status, deprecated_on, sunset_on, successor_path, docs_url)
+
+
+def lifecycle_headers(lifecycle: Lifecycle) -> dict[str, str]:
+    """Deprecation (RFC 9745), Sunset (RFC 8594) and Link headers; none for an active version."""
+    if lifecycle.status != "deprecated":
+        return {}
+    assert lifecycle.deprecated_at is not None and lifecycle.sunset_at is not None
+    links = []
+    if lifecycle.docs_url is not None:
+        links.append(f'<{lifecycle.docs_url}>; rel="deprecation"; type="text/html"')
+        links.append(f'<{lifecycle.docs_url}>; rel="sunset"; type="text/html"')
+    elif lifecycle.base_path is not None:
+        # Without documentation the version's own metadata, which states its lifecycle, is the
+        # most precise description of the sunset policy there is.
+        links.append(f'<{lifecycle.base_path}/metadata>; rel="sunset"; type="application/json"')
+    links.append(f'<{lifecycle.successor_path}>; rel="successor-version"')
+    return {
+        "Deprecation": f"@{lifecycle.deprecated_at}",
+        "Sunset": http_date(lifecycle.sunset_at),
+        "Link": ", ".join(links),
+    }
+
+
+def http_date(epoch_seconds: int) -> str:
+    """An IMF-fixdate, e.g. `Wed, 30 Jun 2027 23:59:59 GMT`."""
+    days, seconds = divmod(epoch_seconds, 86_400)
+    day = date.fromordinal(EPOCH_ORDINAL + days)
+    hours, rest = divmod(seconds, 3600)
+    return (
+        f"{WEEKDAYS[day.weekday()]}, {day.day:02d} {MONTHS[day.month - 1]} {day.year:04d} "
+        f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d} GMT"
+    )
+
+
+def gone_response(lifecycle: Lifecycle, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The 410 a version answers after its sunset moment, naming its successor."""
+    name = f"{lifecycle.service} {lifecycle.version}" if lifecycle.base_path else "This version"
+    return problem_response(
+        410,
+        "API version sunset",
+        f"{name} was sunset on {lifecycle.sunset_on}T23:59:59Z and no longer answers; "
+        f"use its successor {lifecycle.successor_path}",
+        VERSION_SUNSET,
+        headers,
+        successor=lifecycle.successor_path,
+        sunset=f"{lifecycle.sunset_on}T23:59:59Z",
+    )
+
+
+def versioned(handler: Handler, environ: Mapping[str, str] | None = None) -> Handler:
+    """Wrap a payload 2.0 handler so every response follows the version's lifecycle."""
+    lifecycle = read_lifecycle(environ)
+    if lifecycle.status != "deprecated":
+        return handler
+    headers = lifecycle_headers(lifecycle)
+    gone = gone_response(lifecycle, headers)
+    sunset_at = lifecycle.sunset_at
+    assert sunset_at is not None
+
+    @functools.wraps(handler)
+    def deprecated_handler(event: Any, context: Any) -> dict[str, Any]:
+        if clock.now() > sunset_at:
+            return {**gone, "headers": dict(gone["headers"])}  # callers may mutate theirs
+        return _with_headers(_explicit(handler(event, context)), headers)
+
+    return deprecated_handler
+
+
+def _with_headers(response: dict[str, Any], extra: dict[str, str]) -> dict[str, Any]:
+    """The response with the lifecycle headers; names compare case-insensitively, a handler's
+    own Link values are kept, and its Deprecation/Sunset give way to the deployed lifecycle."""
+    headers = response.get("headers") or {}
+    if not any(name.lower() in LIFECYCLE_HEADERS for name in headers):
+        return {**response, "headers": {**headers, **extra}}
+    merged: dict[str, str] = {}
+    own_links = []
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower == "link":
+            own_links.append(value)
+        elif lower not in LIFECYCLE_HEADERS:
+            merged[name] = value
+    merged.update(extra)
+    merged["Link"] = ", ".join([*own_links, extra["Link"]])
+    return {**response, "headers": merged}
+
+
+def _explicit(response: Any) -> dict[str, Any]:
+    """A response in explicit form; HTTP API infers status 200 and a JSON body otherwise."""
+    if isinstance(response, dict) and "statusCode" in response:
+        return response
+    body = response if isinstance(response, str) else json.dumps(response)
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": body}
+
+
+def _midnight(day: date) -> int:
+    return (day.toordinal() - EPOCH_ORDINAL) * 86_400
+
+
+def _day(env: Mapping[str, str], name: str) -> date | None:
+    text = env.get(name) or None
+    if text is None:
+        return None
+    try:
+        if not DAY.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DeploymentError(
+            f"{name}={text!r} is not a calendar day; use YYYY-MM-DD, e.g. 2027-06-30"
+        ) from None
+
+
+def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], hint: str) -> str | None:
+    text = env.get(name) or None
+    if text is not None and not pattern.match(text):
+        raise DeploymentError(f"{name}={text!r} is malformed; use {hint}")
+    return text

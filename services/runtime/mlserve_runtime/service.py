@@ -1,0 +1,223 @@
+"""The Lambda app of one model version: predict, health and metadata routes on powertools."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from pydantic import BaseModel, ValidationError
+
+from mlserve_runtime.artifacts import ModelCard, contract_hash
+from mlserve_runtime.lifecycle import DeploymentError, Handler, read_lifecycle, versioned
+from mlserve_runtime.problem import (
+    BLANK,
+    INVALID_REQUEST,
+    PROBLEM_JSON,
+    problem_body,
+    problem_response,
+)
+
+# API Gateway accepts 10 MB and Lambda 6 MB, but every mlserve contract fits in a few KiB: a
+# tight limit keeps a hostile body from costing parse time and memory in a small function.
+MAX_BODY_BYTES = 64 * 1024
+DEFAULT_ROUTES = ("POST /predict",)
+ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/[A-Za-z0-9._~-]+)+$")
+JSON = "application/json"
+OUTCOMES = {200: "ok", 400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
+            410: "gone"}  # fmt: skip
+
+
+class InvalidRequestError(Exception):
+    """A caller's body that the version's contract rejects; becomes a 400 listing every field."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+def request_body(event: Mapping[str, Any]) -> bytes:
+    """The raw request body, base64-decoded when API Gateway encoded it, within the size limit."""
+    body = event.get("body")
+    if not body:
+        raise InvalidRequestError([{"field": "body", "message": "a JSON object is required"}])
+    too_large = {"field": "body", "message": f"larger than the limit of {MAX_BODY_BYTES} bytes"}
+    if event.get("isBase64Encoded"):
+        if len(body) > (MAX_BODY_BYTES + 2) // 3 * 4:
+            raise InvalidRequestError([too_large])
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError([{"field": "body", "message": "not valid base64"}]) from None
+    else:
+        if len(body) > MAX_BODY_BYTES:  # a character is at least one byte: no encoding needed
+            raise InvalidRequestError([too_large])
+        raw = body.encode()
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidRequestError([too_large])
+    return raw
+
+
+def parse_request(event: Mapping[str, Any], request_model: type[BaseModel]) -> BaseModel:
+    """The body validated against the request contract, else InvalidRequestError for each field."""
+    raw = request_body(event)
+    try:
+        return request_model.model_validate_json(raw)
+    except ValidationError as error:
+        raise InvalidRequestError(
+            [
+                {"field": ".".join(str(part) for part in e["loc"]) or "body", "message": e["msg"]}
+                for e in error.errors(include_url=False, include_input=False)
+            ]
+        ) from None
+
+
+def model_handler(
+    service: str,
+    version: str,
+    request_model: type[BaseModel],
+    response_model: type[BaseModel],
+    predict: Callable[[Any], Any],
+    card: ModelCard,
+    routes: Sequence[str] = DEFAULT_ROUTES,
+    environ: Mapping[str, str] | None = None,
+    logger: Logger | None = None,
+) -> Handler:
+    """A payload 2.0 handler serving `predict` on `routes` (relative to `/<service>/<version>`),
+    plus GET health and metadata, validated, logged, and wrapped by the version's lifecycle."""
+    env = os.environ if environ is None else environ
+    for name, expected in (("MLSERVE_SERVICE", service), ("MLSERVE_VERSION", version)):
+        if env.get(name, expected) != expected:
+            raise DeploymentError(
+                f"{name}={env[name]!r} but this code serves {service} {version}; the function "
+                "was deployed with another version's code folder"
+            )
+    lifecycle = read_lifecycle(env)
+    log = logger or Logger(service=service)
+    base = f"/{service}/{version}"
+    app = APIGatewayHttpResolver()
+    methods: dict[str, list[str]] = {}
+    served: list[str] = []
+
+    def add(route: str, function: Callable[[], Response[str]]) -> None:
+        if not ROUTE.match(route):
+            raise ValueError(f"route {route!r} is not 'METHOD /path', e.g. 'POST /predict'")
+        method, path = route.split(" ", 1)
+        app.route(base + path, method)(function)
+        methods.setdefault(base + path, []).append(method)
+        served.append(f"{method} {base}{path}")
+
+    def predict_route() -> Response[str]:
+        request = parse_request(app.current_event.raw_event, request_model)
+        result = predict(request)
+        if not isinstance(result, response_model):
+            result = response_model.model_validate(result)
+        return Response(200, JSON, result.model_dump_json())
+
+    health = json.dumps({"status": "ok", "service": service, "version": version,
+                         "lifecycle": lifecycle.status})  # fmt: skip
+    metadata: dict[str, Any] = {
+        "service": service,
+        "version": version,
+        "major_version": int(version[1:]),
+        "model_name": card.name,
+        "model_digest": card.digest,
+        "trained_on": card.trained_on,
+        "contract_hash": None,
+        "max_body_bytes": MAX_BODY_BYTES,
+        "routes": served,
+        "lifecycle": {
+            "status": lifecycle.status,
+            "deprecated_on": _iso(lifecycle.deprecated_on),
+            "sunset_on": _iso(lifecycle.sunset_on),
+            "successor": lifecycle.successor_path,
+        },
+    }
+
+    def metadata_route() -> Response[str]:
+        if metadata["contract_hash"] is None:  # schema generation is kept off the cold start
+            metadata["contract_hash"] = contract_hash(request_model, response_model)
+        return Response(200, JSON, json.dumps(metadata))
+
+    for route in routes:
+        add(route, predict_route)
+    add("GET /health", lambda: Response(200, JSON, health))
+    add("GET /metadata", metadata_route)
+
+    def invalid_request(error: InvalidRequestError) -> Response[str]:
+        return _problem(
+            400,
+            "Invalid request",
+            f"The body does not match the {service} {version} request contract; see errors.",
+            INVALID_REQUEST,
+            errors=error.errors,
+        )
+
+    def not_found(_: Exception) -> Response[str]:
+        method, path = app.current_event.http_method, app.current_event.path
+        allowed = methods.get(path)
+        if allowed:
+            return _problem(
+                405,
+                "Method Not Allowed",
+                f"{path} answers {', '.join(allowed)}, not {method}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return _problem(404, "Not Found", f"{service} {version} has no route {method} {path}")
+
+    def unexpected(error: Exception) -> Response[str]:
+        log.exception("unhandled error", extra={"service": service, "version": version})
+        return _problem(500, "Internal Server Error", "The model failed; the error was logged.")
+
+    app.exception_handler(InvalidRequestError)(invalid_request)
+    app.not_found(not_found)
+    app.exception_handler(Exception)(unexpected)
+
+    inner = versioned(app.resolve, env)
+    cold = [True]
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            response: dict[str, Any] = inner(event, context)
+        except Exception:  # an event the resolver cannot even read; still answer in kind
+            log.exception("unhandled error outside the routes")
+            response = problem_response(500, "Internal Server Error", "The error was logged.")
+        status = response.get("statusCode", 200)
+        log.info(
+            "request",
+            extra={
+                "request_id": (event.get("requestContext") or {}).get("requestId"),
+                "aws_request_id": getattr(context, "aws_request_id", None),
+                "version": version,
+                "route": event.get("routeKey"),
+                "path": event.get("rawPath"),
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                "outcome": OUTCOMES.get(status, "error" if status >= 500 else "client_error"),
+                "cold_start": cold[0],
+            },
+        )
+        cold[0] = False
+        return response
+
+    return handler
+
+
+def _problem(
+    status: int, title: str, detail: str, type_: str = BLANK,
+    headers: dict[str, str] | None = None, **extensions: Any,
+) -> Response[str]:  # fmt: skip
+    body = json.dumps(problem_body(status, title, detail, type_, **extensions))
+    return Response(status, PROBLEM_JSON, body, headers)
+
+
+def _iso(day: Any) -> str | None:
+    return None if day is None else day.isoformat()

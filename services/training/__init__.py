@@ -1,0 +1,1 @@
+"""Training of the mlserve models on deterministic synthetic data."""
