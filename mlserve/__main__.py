@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "ledger": (_lazy("mlserve.ledger", "main"), "stack output -> --policy-pack-config file"),
     "catalogue": (_lazy("mlserve.catalogue", "main"), "write docs/versions/<stack>.md (--check)"),
     "contracts": (_lazy("mlserve.contracts", "main"), "contracts lock|check: compatibility gate"),
+    "serve": (_lazy("mlserve.local_api", "main"), "serve a stack's versions on localhost"),
     "openapi": (_lazy("mlserve.openapi", "main"), "write docs/openapi/<stack>.json (--check)"),
 }
 

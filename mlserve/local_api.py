@@ -1,0 +1,603 @@
+"""The local API: a stack's versions served on localhost the way API Gateway would, like
+`sam local start-api`.
+
+`python -m mlserve serve --stack dev --port 8080 [--host 127.0.0.1] [--today YYYY-MM-DD]` serves
+every non-retired version's routes (the configured ones plus the reserved `GET /health` and
+`GET /metadata`) under `/<service>/v<N>`. Each HTTP request becomes an HTTP API payload 2.0 event
+and goes to that version's handler; the handler's result goes back the way API Gateway maps a
+payload 2.0 response. Unknown routes get `404 {"message":"Not Found"}`, a handler that raises or
+dies gets `500 {"message":"Internal Server Error"}` with the trace logged, and the server goes on.
+
+Each version runs in its own worker process (`mlserve/local_worker.py`), as SAM runs a container
+per function: versions share module names (`app`, `contract`, ...) and each needs its own
+environment, which is exactly `function_environment(settings, version)` plus the variables
+Lambda sets (`AWS_LAMBDA_FUNCTION_NAME`, `AWS_REGION`, ...). A worker serves one request at a time,
+like one Lambda execution environment; a worker that dies is started again on the next request.
+`--today` moves the handlers' clock (through `mlserve_runtime.clock.set_clock` inside the workers,
+never through the function environment) and the events' request time, so lifecycle headers and
+the 410 after a sunset can be tried before their day.
+
+Not emulated: IAM authorisation is NOT enforced locally (routes of `auth: iam` services answer
+unsigned requests; a SigV4 signature is passed through but never checked), nor throttling, canary
+weights, pinned versions, concurrent executions of one version, the Lambda runtime's Python
+version or the deployment package (workers run this interpreter and import from its environment).
+The HTTP part is werkzeug's threaded development server: never expose it beyond localhost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qsl
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from components.lifecycle import function_environment
+from components.settings import INTEGRATION_TIMEOUT_SECONDS, ConfigError, Settings, VersionSettings
+
+log = logging.getLogger("mlserve.local_api")
+
+WORKER_SCRIPT = Path(__file__).resolve().parent / "local_worker.py"
+ACCOUNT_ID = "123456789012"
+API_ID = "localapi00"
+DEFAULT_REGION = "us-east-1"
+INIT_SECONDS = 10  # Lambda's budget for a cold start's imports, on top of the function timeout
+TEXT_MEDIA_TYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/x-www-form-urlencoded",
+        "application/graphql",
+        "application/yaml",
+        "application/x-yaml",
+    }
+)
+HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})  # set by the gateway
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class LocalRoute:
+    """One route of the local API and the version that answers it."""
+
+    method: str
+    path: str
+    version: VersionSettings
+
+    @property
+    def route_key(self) -> str:
+        """The route key API Gateway puts in the event, e.g. `POST /churn/v2/predict`."""
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How one invocation of a worker ended: a result, a handler error, a timeout or a death."""
+
+    result: Any = None
+    error: dict[str, Any] | None = None
+    timed_out: bool = False
+    exit_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the handler returned a result."""
+        return self.error is None and not self.timed_out and self.exit_code is None
+
+
+def lambda_environment(
+    settings: Settings, version: VersionSettings, region: str = DEFAULT_REGION
+) -> dict[str, str]:
+    """A worker's whole environment: the function's variables plus those Lambda itself sets."""
+    stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+    return {
+        **function_environment(settings, version),
+        "AWS_LAMBDA_FUNCTION_NAME": version.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(version.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{version.function_name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{version.runtime}",
+        "LAMBDA_TASK_ROOT": str(version.code),
+        "_HANDLER": version.handler,
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    }
+
+
+class Worker:
+    """One version's worker process, started on demand and again after it dies."""
+
+    def __init__(
+        self,
+        version: VersionSettings,
+        command: Sequence[str],
+        environment: Mapping[str, str],
+        timeout_seconds: float,
+    ) -> None:
+        self.version = version
+        self.command = list(command)
+        self.environment = dict(environment)
+        self.timeout_seconds = timeout_seconds
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._replies: queue.Queue[str | None] = queue.Queue()
+        self._next_id = 0
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the running worker, if one runs."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def invoke(
+        self, event: dict[str, Any], context: dict[str, Any], clock_offset: float
+    ) -> Invocation:
+        """Send one event to the handler and wait for its answer, at most the timeout."""
+        with self._lock:
+            cold = self._process is None or self._process.poll() is not None
+            process = self._running()
+            self._next_id += 1
+            message = {
+                "id": self._next_id,
+                "event": event,
+                "context": context,
+                "clock_offset": clock_offset,
+            }
+            try:
+                assert process.stdin is not None
+                process.stdin.write(json.dumps(message) + "\n")
+                process.stdin.flush()
+            except (BrokenPipeError, OSError):
+                return Invocation(exit_code=process.wait())
+            try:
+                budget = self.timeout_seconds + (INIT_SECONDS if cold else 0)
+                line = self._replies.get(timeout=budget)
+            except queue.Empty:
+                self._kill(process)
+                return Invocation(timed_out=True)
+            if line is None:
+                return Invocation(exit_code=process.wait())
+            reply = json.loads(line)
+            if "error" in reply:
+                return Invocation(error=reply["error"])
+            return Invocation(result=reply.get("result"))
+
+    def stop(self) -> None:
+        """End the worker: close its stdin, then kill it if it does not exit."""
+        with self._lock:
+            if self._process is not None:
+                self._close(self._process)
+                self._process = None
+
+    def _running(self) -> subprocess.Popen[str]:
+        process = self._process
+        if process is not None and process.poll() is None:
+            return process
+        if process is not None:
+            log.warning(
+                "%s worker (pid %d) exited with code %s; starting a new one",
+                self.version.logical_name, process.pid, process.returncode,
+            )  # fmt: skip
+            self._close(process)
+        self._replies = queue.Queue()
+        process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=self.environment,
+            cwd=str(self.version.code),
+            text=True,
+            encoding="utf-8",
+        )
+        assert process.stdout is not None
+        threading.Thread(
+            target=_read_lines, args=(process.stdout, self._replies), daemon=True,
+            name=f"{self.version.logical_name}-reader",
+        ).start()  # fmt: skip
+        self._process = process
+        self.starts += 1
+        return process
+
+    def _kill(self, process: subprocess.Popen[str]) -> None:
+        process.kill()
+        self._close(process)
+
+    @staticmethod
+    def _close(process: subprocess.Popen[str]) -> None:
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _read_lines(stream: IO[str], replies: queue.Queue[str | None]) -> None:
+    try:
+        for line in stream:
+            replies.put(line)
+    except (OSError, ValueError):
+        pass  # the stream was closed while the worker was being stopped
+    replies.put(None)
+
+
+def routes(settings: Settings) -> dict[tuple[str, str], LocalRoute]:
+    """Every route the stack's API has, keyed by (method, path): deployed versions only."""
+    table: dict[tuple[str, str], LocalRoute] = {}
+    for service in settings.services.values():
+        for version in service.deployed_versions:
+            for route in service.all_routes:
+                path = f"{version.base_path}{route.path}"
+                table[(route.method, path)] = LocalRoute(route.method, path, version)
+    return table
+
+
+def request_time(moment: datetime) -> str:
+    """API Gateway's `requestContext.time`, e.g. `12/Mar/2020:19:03:58 +0000`."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%d}/{MONTHS[moment.month - 1]}/{moment:%Y:%H:%M:%S} +0000"
+
+
+def is_text(content_type: str | None, content_encoding: str | None = None) -> bool:
+    """Whether API Gateway passes a body of this type as text rather than base64."""
+    if content_encoding and content_encoding.strip().lower() not in ("", "identity"):
+        return False
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return (
+        media_type.startswith("text/")
+        or media_type in TEXT_MEDIA_TYPES
+        or media_type.endswith(("+json", "+xml"))
+    )
+
+
+def build_event(
+    request: Request, route_key: str, *, now: datetime, request_id: str
+) -> dict[str, Any]:
+    """The HTTP API payload 2.0 event API Gateway would send for this request."""
+    # A WSGI environ holds each header once, repeats already joined with commas as API Gateway
+    # joins them; payload 2.0 moves cookies out of the headers into `cookies`.
+    headers = {name.lower(): value for name, value in request.headers.items()
+               if name.lower() != "cookie"}  # fmt: skip
+    forwarded = headers.get("x-forwarded-for")
+    client_ip = request.remote_addr or "127.0.0.1"
+    headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip
+    headers["x-forwarded-port"] = str(request.environ.get("SERVER_PORT", ""))
+    headers["x-forwarded-proto"] = request.scheme
+    raw_query = request.environ.get("QUERY_STRING", "")
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    cookies = [
+        part.strip()
+        for header in request.headers.getlist("Cookie")
+        for part in header.split(";")
+        if part.strip()
+    ]
+    host = headers.get("host", "localhost")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": API_ID,
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0],
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "sourceIp": client_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": request_time(now),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    body = request.get_data(cache=False)
+    if body:
+        text = None
+        if is_text(request.content_type, request.content_encoding):
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        if text is None:
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+        else:
+            event["body"] = text
+    return event
+
+
+class InvalidLambdaResponseError(ValueError):
+    """A handler result API Gateway cannot turn into an HTTP response (it answers 500)."""
+
+
+def http_response(result: Any, request_id: str) -> Response:
+    """The HTTP response API Gateway makes of a payload 2.0 handler result."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # no statusCode: API Gateway assumes 200, application/json and the result as the body
+        return _response(
+            200, json.dumps(result), [("content-type", "application/json")], request_id
+        )
+    status = result["statusCode"]
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise InvalidLambdaResponseError(f"statusCode {status!r} is not an HTTP status")
+    raw_headers = result.get("headers") or {}
+    cookies = result.get("cookies") or []
+    if not isinstance(raw_headers, dict) or not isinstance(cookies, list):
+        raise InvalidLambdaResponseError("headers must be an object and cookies a list")
+    headers = [(str(name), _header_value(value)) for name, value in raw_headers.items()]
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("content-type", "application/json"))
+    headers.extend(("set-cookie", str(cookie)) for cookie in cookies)
+    body = result.get("body")
+    if body is None:
+        payload = b""
+    elif not isinstance(body, str):
+        raise InvalidLambdaResponseError(f"body must be a string, not {type(body).__name__}")
+    elif result.get("isBase64Encoded") is True:
+        try:
+            payload = base64.b64decode(body, validate=True)
+        except binascii.Error as error:
+            raise InvalidLambdaResponseError(f"body is not valid base64: {error}") from None
+    else:
+        payload = body.encode("utf-8")
+    return _response(status, payload, headers, request_id)
+
+
+def _header_value(value: Any) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if "\n" in text or "\r" in text:
+        raise InvalidLambdaResponseError("header values cannot contain line breaks")
+    return text
+
+
+def _response(
+    status: int, body: str | bytes, headers: Iterable[tuple[str, str]], request_id: str
+) -> Response:
+    kept = [(name, value) for name, value in headers if name.lower() not in HOP_HEADERS]
+    return Response(body, status=status, headers=[*kept, ("apigw-requestid", request_id)])
+
+
+def gateway_error(status: int, message: str, request_id: str) -> Response:
+    """An error API Gateway answers itself, e.g. `404 {"message":"Not Found"}`."""
+    body = json.dumps({"message": message}, separators=(",", ":"))
+    return _response(status, body, [("content-type", "application/json")], request_id)
+
+
+class LocalApi:
+    """The local HTTP API for one stack's settings; `start()` it, call it, `stop()` it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock_offset: timedelta = timedelta(0),
+        region: str = DEFAULT_REGION,
+        runtime_path: Path | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.requested_port = port
+        self.clock_offset = clock_offset
+        self.region = region
+        self.runtime_path = runtime_path or settings.project_root / "services" / "runtime"
+        self.routes = routes(settings)
+        self.workers: dict[str, Worker] = {}
+        for version in settings.deployed_versions():
+            self.workers[version.logical_name] = Worker(
+                version,
+                [python, "-B", "-u", str(WORKER_SCRIPT), str(version.code),
+                 str(self.runtime_path), version.handler],
+                lambda_environment(settings, version, region),
+                min(version.timeout_seconds, INTEGRATION_TIMEOUT_SECONDS),
+            )  # fmt: skip
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (after `start()`)."""
+        if self._server is None:
+            raise RuntimeError("the local API is not started")
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. `http://127.0.0.1:8080`."""
+        return f"http://{self.host}:{self.port}"
+
+    def set_today(self, today: date) -> None:
+        """Move the handlers' clock so that their today is `today` (time of day kept)."""
+        self.clock_offset = _today_offset(today)
+
+    def now(self) -> datetime:
+        """The current time as the handlers see it."""
+        return datetime.now(UTC) + self.clock_offset
+
+    def start(self) -> int:
+        """Bind, serve in a background thread, and return the bound port."""
+        if self._server is not None:
+            return self.port
+        self._server = make_server(self.host, self.requested_port, self, threaded=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="mlserve-local-api", daemon=True
+        )
+        self._thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        """Stop serving, then end every worker."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        for worker in self.workers.values():
+            worker.stop()
+
+    def __enter__(self) -> LocalApi:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """The WSGI application."""
+        response = self.handle(Request(environ))
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        """Route one request to its version's worker and map the result back."""
+        request_id = base64.b64encode(uuid.uuid4().bytes[:12]).decode("ascii")
+        route = self.routes.get((request.method, request.path))
+        if route is None:
+            return gateway_error(404, "Not Found", request_id)
+        now = self.now()
+        event = build_event(request, route.route_key, now=now, request_id=request_id)
+        version = route.version
+        worker = self.workers[version.logical_name]
+        context = {
+            "function_name": version.function_name,
+            "function_version": "$LATEST",
+            "invoked_function_arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:"
+            f"{version.function_name}:{version.alias_name}",
+            "memory_limit_in_mb": str(version.memory_mb),
+            "aws_request_id": str(uuid.uuid4()),
+            "log_group_name": f"/aws/lambda/{version.function_name}",
+            "log_stream_name": worker.environment["AWS_LAMBDA_LOG_STREAM_NAME"],
+            "deadline_ms": int((datetime.now(UTC).timestamp() + worker.timeout_seconds) * 1000),
+        }
+        outcome = worker.invoke(event, context, self.clock_offset.total_seconds())
+        if outcome.timed_out:
+            log.error(
+                "%s %s: task timed out after %.0f seconds",
+                version.logical_name, route.route_key, worker.timeout_seconds,
+            )  # fmt: skip
+            if version.timeout_seconds > INTEGRATION_TIMEOUT_SECONDS:
+                return gateway_error(503, "Service Unavailable", request_id)
+            return gateway_error(500, "Internal Server Error", request_id)
+        if outcome.exit_code is not None:
+            log.error(
+                "%s %s: the worker exited with code %s during the invocation",
+                version.logical_name, route.route_key, outcome.exit_code,
+            )  # fmt: skip
+            return gateway_error(500, "Internal Server Error", request_id)
+        if outcome.error is not None:
+            trace = "".join(outcome.error.get("stackTrace") or [])
+            log.error(
+                "%s %s: handler raised %s: %s\n%s",
+                version.logical_name, route.route_key, outcome.error.get("errorType"),
+                outcome.error.get("errorMessage"), trace,
+            )  # fmt: skip
+            return gateway_error(500, "Internal Server Error", request_id)
+        try:
+            return http_response(outcome.result, request_id)
+        except InvalidLambdaResponseError as error:
+            log.error("%s %s: malformed response: %s", version.logical_name, route.route_key, error)
+            return gateway_error(500, "Internal Server Error", request_id)
+
+
+def _today_offset(today: date | None) -> timedelta:
+    if today is None:
+        return timedelta(0)
+    return timedelta(days=(today - datetime.now(UTC).date()).days)
+
+
+def _region(stack: str) -> str:
+    from mlserve.offline import engine_config, stack_files
+
+    return engine_config(stack_files()[stack]).get("aws:region", DEFAULT_REGION)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Serve a stack's versions on localhost until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="mlserve serve",
+        description="Serve a stack's model versions locally, like `sam local start-api` "
+        "(IAM auth is not enforced).",
+    )
+    parser.add_argument("--stack", required=True, help="stack name, e.g. dev")
+    parser.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    parser.add_argument(
+        "--today", type=date.fromisoformat, help="pretend today is YYYY-MM-DD (moves the clock)"
+    )
+    args = parser.parse_args(list(argv))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from mlserve.offline import stack_files, stack_settings
+
+    if args.stack not in stack_files():
+        print(f"unknown stack {args.stack!r}; known: {', '.join(stack_files())}", file=sys.stderr)
+        return 2
+    try:
+        settings = stack_settings(args.stack, today=args.today)
+    except ConfigError as error:
+        print(f"stack {args.stack}: {error}", file=sys.stderr)
+        return 1
+    api = LocalApi(
+        settings,
+        host=args.host,
+        port=args.port,
+        clock_offset=_today_offset(args.today),
+        region=_region(args.stack),
+    )
+    stopping = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    api.start()
+    print(f"mlserve local API for stack {args.stack} on {api.url} (IAM auth not enforced)")
+    for route in api.routes.values():
+        print(f"  {route.method:<6} {api.url}{route.path}  ({route.version.status})")
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.stop()
+    return 0
