@@ -1,5 +1,6 @@
-"""The floor for bench/program_cost.py: the same resources as __main__.py, registered with plain
-pulumi-aws calls and no components, validation or packaging logic — what the SDK itself costs."""
+"""The floor for bench/program_cost.py: the same resources with the same inputs as __main__.py,
+registered with plain pulumi-aws calls — no components, validation or packaging — which is what
+the SDK itself costs for this stack."""
 
 from __future__ import annotations
 
@@ -12,50 +13,93 @@ config = pulumi.Config("mlserve")
 services = config.require_object("services")
 environment = config.require("environment")
 prefix = config.get("namePrefix") or ""
+trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}]})  # noqa: E501
 
 layer = aws.lambda_.LayerVersion(
-    "deps", layer_name=f"{prefix}mlserve-deps", code=pulumi.FileArchive("services/runtime")
+    "deps-python312-arm64",
+    layer_name=f"{prefix}mlserve-deps-python312-arm64",
+    description="aws-lambda-powertools and pydantic for mlserve handlers",
+    code=pulumi.FileArchive("services/runtime"),
+    compatible_runtimes=["python3.12"],
+    compatible_architectures=["arm64"],
+    skip_destroy=True,
 )
-api = aws.apigatewayv2.Api("api", name=f"{prefix}mlserve-{environment}", protocol_type="HTTP")
-api_logs = aws.cloudwatch.LogGroup("api-access-logs", retention_in_days=30)
+api = aws.apigatewayv2.Api(
+    "api",
+    name=f"{prefix}mlserve-{environment}",
+    protocol_type="HTTP",
+    description=f"mlserve model services, {environment}",
+    tags={"mlserve:environment": environment},
+)
+api_logs = aws.cloudwatch.LogGroup(
+    "api-access-logs",
+    name=f"/aws/apigateway/{prefix}mlserve-{environment}",
+    retention_in_days=30,
+    tags={"mlserve:environment": environment},
+)
 aws.apigatewayv2.Stage(
     "api-default-stage",
     api_id=api.id,
     name="$default",
     auto_deploy=True,
-    access_log_settings={"destination_arn": api_logs.arn, "format": "{}"},
+    access_log_settings={"destination_arn": api_logs.arn, "format": '{"requestId": "x"}'},
+    default_route_settings={"throttling_burst_limit": 100, "throttling_rate_limit": 50.0},
+    tags={"mlserve:environment": environment},
 )
 for service, body in services.items():
     for key, version in body["versions"].items():
         name = f"{prefix}{service}_{key}"
+        tags = {
+            "mlserve:service": service,
+            "mlserve:api-version": key,
+            "mlserve:lifecycle": version["status"],
+            "mlserve:environment": environment,
+        }
         logs = aws.cloudwatch.LogGroup(
-            f"{service}-{key}-logs", name=f"/aws/lambda/{name}", retention_in_days=30
+            f"{service}-{key}-logs", name=f"/aws/lambda/{name}", retention_in_days=30, tags=tags
         )
         role = aws.iam.Role(
             f"{service}-{key}-role",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            assume_role_policy=trust,
+            description=f"Execution role of {name}",
+            tags=tags,
         )
-        aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{service}-{key}-policy",
             role=role.id,
-            policy=logs.arn.apply(lambda arn: json.dumps({"Resource": arn})),
+            policy=logs.arn.apply(lambda arn: json.dumps({"Statement": [{"Resource": [arn]}]})),
         )
         function = aws.lambda_.Function(
             f"{service}-{key}",
             name=name,
+            description="",
             role=role.arn,
             runtime="python3.12",
             handler="app.handler",
+            architectures=["arm64"],
+            memory_size=512,
+            timeout=10,
             code=pulumi.FileArchive(version["code"]),
             layers=[layer.arn],
             publish=True,
-            environment={"variables": {"MLSERVE_LIFECYCLE": version["status"]}},
-            tags={"mlserve:service": service, "mlserve:api-version": key},
-            opts=pulumi.ResourceOptions(depends_on=[logs], protect=True),
+            environment={
+                "variables": {
+                    "MLSERVE_SERVICE": service,
+                    "MLSERVE_VERSION": key,
+                    "MLSERVE_ENVIRONMENT": environment,
+                    "MLSERVE_LIFECYCLE": version["status"],
+                    "POWERTOOLS_SERVICE_NAME": service,
+                }
+            },
+            tracing_config={"mode": "Active"},
+            logging_config={"log_format": "Text", "log_group": logs.name},
+            tags=tags,
+            opts=pulumi.ResourceOptions(depends_on=[logs, policy], protect=True),
         )
         alias = aws.lambda_.Alias(
             f"{service}-{key}-alias",
             name=f"{environment}_{key}",
+            description=f"{environment} traffic of {service} {key}",
             function_name=function.name,
             function_version=function.version,
             opts=pulumi.ResourceOptions(protect=True),
@@ -64,8 +108,11 @@ for service, body in services.items():
             f"{service}-{key}-integration",
             api_id=api.id,
             integration_type="AWS_PROXY",
+            integration_method="POST",
             integration_uri=alias.arn,
             payload_format_version="2.0",
+            timeout_milliseconds=10000,
+            description=f"{name}:{environment}_{key}",
         )
         for method, path in (("POST", "predict"), ("GET", "health"), ("GET", "metadata")):
             route = f"{method} /{service}/{key}/{path}"
@@ -74,6 +121,7 @@ for service, body in services.items():
                 api_id=api.id,
                 route_key=route,
                 target=integration.id.apply(lambda i: f"integrations/{i}"),
+                authorization_type="NONE",
             )
             aws.lambda_.Permission(
                 f"{service}-{key}-{method.lower()}-{path}-invoke",

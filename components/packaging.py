@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,14 +41,17 @@ def package_contents(
     return dict(sorted(files.items()))
 
 
-def code_archive(contents: dict[str, Path | str]) -> pulumi.AssetArchive:
-    """The package as the Pulumi asset archive the function's `code` takes."""
-    return pulumi.AssetArchive(
-        {
-            name: pulumi.FileAsset(str(item)) if isinstance(item, Path) else pulumi.StringAsset(item)
-            for name, item in contents.items()
-        }
-    )
+def built_package(project_root: Path, contents: dict[str, Path | str]) -> Path:
+    """The package as a reproducible zip under build/packages/, named by its content hash, so the
+    engine hashes and uploads exactly these bytes and an unchanged version is not rebuilt."""
+    data = zipped(contents)
+    target = project_root / "build" / "packages" / f"{hashlib.sha256(data).hexdigest()[:24]}.zip"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_suffix(f".{os.getpid()}.partial")
+        staging.write_bytes(data)
+        staging.replace(target)
+    return target
 
 
 def zipped(contents: dict[str, Path | str]) -> bytes:

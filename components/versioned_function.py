@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.lifecycle import function_environment
-from components.packaging import code_archive, package_contents
+from components.packaging import built_package, package_contents
 from components.settings import Settings, VersionSettings
 
 
@@ -72,6 +72,7 @@ class VersionedFunction(pulumi.ComponentResource):
             opts=child,
         )
         environment = function_environment(settings, version)
+        contents = package_contents(settings.project_root, version.code, environment)
         self.function = aws.lambda_.Function(
             name,
             name=version.function_name,
@@ -82,7 +83,7 @@ class VersionedFunction(pulumi.ComponentResource):
             architectures=[version.architecture],
             memory_size=version.memory_mb,
             timeout=version.timeout_seconds,
-            code=code_archive(package_contents(settings.project_root, version.code, environment)),
+            code=pulumi.FileArchive(str(built_package(settings.project_root, contents))),
             layers=[args.layer_arn],
             publish=True,
             environment={"variables": environment},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +21,14 @@ LAYER = "aws:lambda/layerVersion:LayerVersion"
 
 
 def archive_files(function: Any) -> dict[str, str]:
-    """The registered code archive as text by archive path."""
+    """The registered code archive (the zip Lambda receives) as text by archive path."""
     archive = function.inputs["code"]
-    assert isinstance(archive, pulumi.AssetArchive)
-    files: dict[str, str] = {}
-    for name, asset in archive.assets.items():
-        if isinstance(asset, pulumi.FileAsset):
-            files[name] = Path(asset.path).read_text(encoding="utf-8", errors="replace")
-        else:
-            assert isinstance(asset, pulumi.StringAsset)
-            files[name] = asset.text
-    return files
+    assert isinstance(archive, pulumi.FileArchive)
+    with zipfile.ZipFile(archive.path) as package:
+        return {
+            name: package.read(name).decode("utf-8", errors="replace")
+            for name in package.namelist()
+        }
 
 
 def imported_modules(files: dict[str, str]) -> set[str]:
