@@ -20,3 +20,7 @@ preview: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(PY) -m mlserve validate --all
+	$(PY) -m mlserve contracts check
+	$(PY) -m mlserve catalogue --check
+	$(PY) -m mlserve openapi --check
+	$(PY) -m mlserve preview --all

@@ -17,7 +17,7 @@ from typing import Any
 from pulumi.output import Unknown
 
 from mlserve.analyzer import Violation, analyze_run
-from mlserve.offline import ProgramRun, engine_config, run_program, stack_files
+from mlserve.offline import AwsMocks, ProgramRun, engine_config, run_program, stack_files
 
 FUNCTION = "aws:lambda/function:Function"
 ALIAS = "aws:lambda/alias:Alias"
@@ -88,10 +88,20 @@ def verdict_lines(violations: list[Violation]) -> list[str]:
     return lines
 
 
-def preview(stack: str, config_file: Path, policy_config: dict[str, Any] | None) -> int:
-    """Preview one stack; 0 when it would deploy, 1 on a config error or mandatory violation."""
-    run = run_program(engine_config(config_file), stack=stack, preview=True)
-    print(f"Offline preview of stack {stack} ({config_file.name})")
+def preview(
+    stack: str, config_file: Path, policy_config: dict[str, Any] | None, new_stack: bool = False
+) -> int:
+    """Preview one stack; 0 when it would deploy, 1 on a config error or mandatory violation.
+
+    By default computed values (ARNs, published versions) are known, as in a preview of a stack
+    that is already deployed, so every policy can judge them; `new_stack` leaves them unknown,
+    as on a first deployment, where policies that need them report that they could not run.
+    """
+    run = run_program(
+        engine_config(config_file), stack=stack, preview=True, mocks=AwsMocks(preview=new_stack)
+    )
+    kind = "first deployment, computed values unknown" if new_stack else "existing stack"
+    print(f"Offline preview of stack {stack} ({config_file.name}, {kind})")
     if run.error is not None:
         print(run.error)
         print("Result: FAILED (config error, nothing registered)")
@@ -115,6 +125,9 @@ def main(argv: Sequence[str]) -> int:
     target.add_argument("--all", action="store_true", help="every Pulumi.<stack>.yaml")
     parser.add_argument("--config-file", type=Path, help="another stack file for --stack")
     parser.add_argument("--ledger", type=Path, help="--policy-pack-config file (mlserve ledger)")
+    parser.add_argument(
+        "--new-stack", action="store_true", help="leave computed values unknown (first deploy)"
+    )
     args = parser.parse_args(argv)
     if args.all and (args.ledger or args.config_file):
         parser.error("--ledger and --config-file belong to one stack: use --stack")
@@ -128,5 +141,5 @@ def main(argv: Sequence[str]) -> int:
             print(f"no stack file for {args.stack!r}; have {', '.join(files)}", file=sys.stderr)
             return 2
         targets = [(args.stack, config_file)]
-    results = [preview(stack, path, policy_config) for stack, path in targets]
+    results = [preview(stack, path, policy_config, args.new_stack) for stack, path in targets]
     return max(results)
