@@ -14,7 +14,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -265,7 +264,7 @@ def _path(*parts: object) -> str:
     a key that is not a plain word is quoted, e.g. `mlserve:services["my model"]`."""
     path = "mlserve:"
     for index, part in enumerate(str(part) for part in parts):
-        if not PLAIN_KEY.match(part):
+        if not PLAIN_KEY.fullmatch(part):
             path += f"[{json.dumps(part)}]"
         else:
             path += part if index == 0 else f".{part}"
@@ -311,13 +310,13 @@ def parse_settings(
     warnings: list[str] = []
 
     environment = stack_raw.environment if stack_raw.environment is not None else stack
-    if not ENVIRONMENT.match(environment):
+    if not ENVIRONMENT.fullmatch(environment):
         where = "mlserve:environment" if stack_raw.environment is not None else "stack name"
         problems.append(
             f"{where}: {environment!r} cannot name aliases; use lowercase letters, digits and "
             f"'-' (1-32 characters, starting with a letter), e.g. set mlserve:environment: prod"
         )
-    if not NAME_PREFIX.match(stack_raw.namePrefix):
+    if not NAME_PREFIX.fullmatch(stack_raw.namePrefix):
         problems.append(
             f"mlserve:namePrefix: {stack_raw.namePrefix!r} is not allowed; use up to 32 "
             "lowercase letters, digits and '-', e.g. 'dev-'"
@@ -373,7 +372,7 @@ def _service(
     problems: list[str],
     warnings: list[str],
 ) -> ServiceSettings | None:
-    if not SERVICE_KEY.match(key):
+    if not SERVICE_KEY.fullmatch(key):
         problems.append(
             f"{_path('services', key)}: service key {key!r} is not allowed; use 1-40 lowercase "
             "letters, digits and '-', starting with a letter (e.g. churn, fraud-score)"
@@ -382,7 +381,7 @@ def _service(
     routes = _routes(key, raw.routes, problems)
     versions: dict[str, VersionSettings] = {}
     for version_key, version_raw in raw.versions.items():
-        if not VERSION_KEY.match(version_key):
+        if not VERSION_KEY.fullmatch(version_key):
             problems.append(
                 f"{_path('services', key, 'versions', version_key)}: version key "
                 f"{version_key!r} is not allowed; use v1, v2, ... (^v[1-9][0-9]*$)"
@@ -409,7 +408,7 @@ def _routes(service: str, raw_routes: list[str], problems: list[str]) -> tuple[R
     routes: list[Route] = []
     for index, text in enumerate(raw_routes):
         where = _path("services", service, "routes", index)
-        if not ROUTE.match(text):
+        if not ROUTE.fullmatch(text):
             problems.append(
                 f"{where}: {text!r} is not 'METHOD /path'; use an HTTP method in capitals, one "
                 "space, and a path of letters, digits, '.', '_', '~', '-' (e.g. 'POST /predict')"
@@ -500,7 +499,7 @@ def _check_version(
     if version.provisioned_concurrency is not None and version.provisioned_concurrency < 1:
         problems.append(f"{at('provisionedConcurrency')}: must be a positive integer")
     for name in version.environment:
-        if not ENV_VAR_NAME.match(name) or name.startswith(RESERVED_ENV_PREFIXES):
+        if not ENV_VAR_NAME.fullmatch(name) or name.startswith(RESERVED_ENV_PREFIXES):
             problems.append(
                 f"{at('environment', name)}: {name!r} is not allowed; use letters, digits and "
                 f"'_' and none of the reserved prefixes {', '.join(RESERVED_ENV_PREFIXES)}"
@@ -524,7 +523,9 @@ def _check_code(version: VersionSettings, project_root: Path, at: Any, problems:
         return
     folder = version.code.resolve()
     if not folder.is_relative_to(project_root.resolve()):
-        problems.append(f"{at('code')}: {version.code} is outside the project; give a relative path")
+        problems.append(
+            f"{at('code')}: {version.code} is outside the project; give a relative path"
+        )
         return
     shown = folder.relative_to(project_root.resolve())
     if not folder.is_dir():
@@ -646,7 +647,7 @@ def _consumers(
     consumers: list[Consumer] = []
     for index, consumer in enumerate(raw.consumers):
         where = _path("services", service, "consumers", index)
-        match = ROLE_ARN.match(consumer.role)
+        match = ROLE_ARN.fullmatch(consumer.role)
         if not match:
             problems.append(
                 f"{where}.role: {consumer.role!r} is not an IAM role ARN "
