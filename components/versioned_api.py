@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.model_service import ModelService
-from components.settings import Consumer, Route, ServiceSettings, Settings, VersionSettings
+from components.settings import Route, ServiceSettings, Settings, VersionSettings
 from components.versioned_function import VersionedFunction
 
 ACCESS_LOG_FORMAT = {
@@ -30,7 +31,7 @@ def route_key(version: VersionSettings, route: Route) -> str:
     return f"{route.method} {version.base_path}{route.path}"
 
 
-def route_arn(execution_arn: str, version: VersionSettings, route: Route) -> str:
+def route_arn(execution_arn: str, *, version: VersionSettings, route: Route) -> str:
     """The execute-api ARN of exactly one route in any stage."""
     return f"{execution_arn}/*/{route.method}{version.base_path}{route.path}"
 
@@ -103,13 +104,15 @@ class VersionedApi(pulumi.ComponentResource):
                 endpoints[f"{service.key}/{version.key}"] = pulumi.Output.concat(
                     self.url, version.base_path
                 )
-        self.endpoints = pulumi.Output.all(**endpoints) if endpoints else pulumi.Output.from_input({})
+        self.endpoints = (
+            pulumi.Output.all(**endpoints) if endpoints else pulumi.Output.from_input({})
+        )
         self.consumer_policies = self._consumers(settings, args.services)
         self.register_outputs({"url": self.url, "endpoints": self.endpoints})
 
     def _base_url(self, name: str, settings: Settings, stage: aws.apigatewayv2.Stage) -> Any:
         """The API endpoint, or a custom domain mapped to the stage so URLs survive a new API."""
-        if settings.api.domain_name is None:
+        if settings.api.domain_name is None or settings.api.certificate_arn is None:
             return self.api.api_endpoint
         domain = aws.apigatewayv2.DomainName(
             f"{name}-domain",
@@ -153,7 +156,9 @@ class VersionedApi(pulumi.ComponentResource):
                 logical,
                 api_id=self.api.id,
                 route_key=route_key(version, route),
-                target=integration.id.apply(lambda integration_id: f"integrations/{integration_id}"),
+                target=integration.id.apply(
+                    lambda integration_id: f"integrations/{integration_id}"
+                ),
                 authorization_type="AWS_IAM" if service.auth == "iam" else "NONE",
                 opts=child,
             )
@@ -164,7 +169,7 @@ class VersionedApi(pulumi.ComponentResource):
                 principal="apigateway.amazonaws.com",
                 qualifier=function.alias.name,
                 source_arn=self.api.execution_arn.apply(
-                    lambda arn, route=route: route_arn(arn, version, route)
+                    functools.partial(route_arn, version=version, route=route)
                 ),
                 opts=child,
             )
@@ -184,9 +189,7 @@ class VersionedApi(pulumi.ComponentResource):
             functions = [services[service.key].versions[v.key] for v in versions]
             document = pulumi.Output.all(
                 self.api.execution_arn, *[f.alias.arn for f in functions]
-            ).apply(lambda values, service=service, versions=versions: _consumer_policy(
-                values[0], service, versions, values[1:]
-            ))  # fmt: skip
+            ).apply(functools.partial(_consumer_policy, service=service, versions=versions))
             role_name = consumer.role_arn.rsplit("/", 1)[1]
             grant = f"{service.key}-consumer-{consumer.account_id}-{role_name}"
             for version, function in zip(versions, functions, strict=True):
@@ -207,21 +210,23 @@ class VersionedApi(pulumi.ComponentResource):
                 )
             else:
                 published.setdefault(consumer.role_arn, {})[service.key] = document
-        return pulumi.Output.from_input(published).apply(
-            lambda plain: {
-                role: {svc: json.loads(doc) for svc, doc in docs.items()}
-                for role, docs in plain.items()
-            }
-        )
+        return pulumi.Output.from_input(published).apply(_decoded)
+
+
+def _decoded(published: Any) -> dict[str, Any]:
+    """The published policy documents as objects rather than JSON text."""
+    return {
+        role: {service: json.loads(document) for service, document in documents.items()}
+        for role, documents in published.items()
+    }
 
 
 def _consumer_policy(
-    execution_arn: str,
-    service: ServiceSettings,
-    versions: list[VersionSettings],
-    alias_arns: list[str],
+    arns: list[str], *, service: ServiceSettings, versions: list[VersionSettings]
 ) -> str:
-    """An identity policy allowing exactly the routes and aliases of the listed versions."""
+    """An identity policy allowing exactly the routes and aliases of the listed versions; `arns`
+    is the API's execution ARN followed by the versions' alias ARNs."""
+    execution_arn, alias_arns = arns[0], arns[1:]
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -231,7 +236,7 @@ def _consumer_policy(
                     "Effect": "Allow",
                     "Action": "execute-api:Invoke",
                     "Resource": [
-                        route_arn(execution_arn, version, route)
+                        route_arn(execution_arn, version=version, route=route)
                         for version in versions
                         for route in service.all_routes
                     ],

@@ -170,7 +170,7 @@ def _routing_config(
         return None
     pinned, weight = str(version.pin), version.canary_weight
     return newest.apply(
-        lambda latest: None
-        if latest == pinned
-        else {"additional_version_weights": {latest: weight}}
+        lambda latest: (
+            None if latest == pinned else {"additional_version_weights": {latest: weight}}
+        )
     )

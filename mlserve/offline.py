@@ -58,7 +58,7 @@ class RecordingMonitor(MockMonitor):
         self.registrations: list[Registration] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self.registrations.append(
             Registration(
                 urn=response.urn,
@@ -132,15 +132,16 @@ class AwsMocks(Mocks):
         computed.setdefault("arn", f"arn:aws:mock:{region_account}:{args.typ}/{resource_id}")
         return resource_id, {**inputs, **computed}
 
-    def call(self, args: MockCallArgs) -> dict[str, Any]:
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
+            identity = {
                 "accountId": ACCOUNT_ID,
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
                 "id": ACCOUNT_ID,
                 "userId": "AIDAMOCK",
             }
-        return {}
+            return identity, []
+        return {}, []
 
 
 def _short_hash(text: str) -> str:
@@ -165,9 +166,7 @@ class ProgramRun:
 
     def by_name(self, name: str, type_: str | None = None) -> Registration:
         """The registration with this logical name (and type, where a component shares it)."""
-        matches = [
-            r for r in self.registrations if r.name == name and type_ in (None, r.type)
-        ]
+        matches = [r for r in self.registrations if r.name == name and type_ in (None, r.type)]
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} registrations named {name!r}")
         return matches[0]
@@ -246,9 +245,13 @@ def run_program(
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
     error: str | None = None
+
+    def main() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
     with _pinned_today(today):
         try:
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+            _sync_await(run_pulumi_func(main))
         except pulumi.RunError as exc:
             error = str(exc)
     stack_resource = get_root_resource()

@@ -29,9 +29,9 @@ def plan_lines(run: ProgramRun) -> list[str]:
     ledger: dict[str, dict[str, Any]] = run.outputs.get("versions") or {}
     functions = {r.urn: r for r in run.of_type(FUNCTION)}
     aliases: dict[str, Any] = {}
-    for alias in run.of_type(ALIAS):
-        (function_urn,) = alias.property_dependencies.get("functionName", ("",))
-        aliases[function_urn] = alias
+    for registration in run.of_type(ALIAS):
+        (function_urn,) = registration.property_dependencies.get("functionName", ("",))
+        aliases[function_urn] = registration
     routes: dict[str, list[str]] = defaultdict(list)
     for route in run.of_type(ROUTE):
         key = route.inputs["routeKey"]
@@ -48,7 +48,7 @@ def plan_lines(run: ProgramRun) -> list[str]:
             if function is None:
                 lines.append(f"    {key:<4} {entry['status']:<10} no resources (tombstone)")
                 continue
-            alias = aliases.get(function.urn)
+            alias: Any = aliases.get(function.urn)
             served = alias.inputs.get("functionVersion") if alias else None
             target = (
                 "newest published version (known after deploy)"
@@ -65,8 +65,8 @@ def plan_lines(run: ProgramRun) -> list[str]:
             )
             if "sunsetOn" in entry:
                 lines.append(
-                    f"         deprecated on {entry.get('deprecatedOn')}, sunset {entry['sunsetOn']}, "
-                    f"successor {entry.get('successor')}"
+                    f"         deprecated on {entry.get('deprecatedOn')}, "
+                    f"sunset {entry['sunsetOn']}, successor {entry.get('successor')}"
                 )
             lines.append(f"         routes: {', '.join(sorted(routes[f'{service}/{key}']))}")
     counts = Counter(r.type for r in run.registrations)
@@ -112,7 +112,7 @@ def preview(
     violations = analyze_run(run, policy_config=policy_config)
     print("Policy verdicts (pack policies/):")
     print("\n".join(verdict_lines(violations)))
-    mandatory = [v for v in violations if v.enforcement_level == "mandatory"]
+    mandatory = [v for v in violations if v.mandatory]
     print(f"Result: {'FAILED' if mandatory else 'OK'} ({len(mandatory)} mandatory violation(s))")
     return 1 if mandatory else 0
 

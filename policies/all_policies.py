@@ -1,0 +1,32 @@
+"""Every policy of the pack, in the order the engine runs them."""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy
+
+from lifecycle import deprecated_versions_announce_sunset
+from naming import lambda_alias_name_matches_version, lambda_function_name_matches_version
+from observability import api_stage_access_logging, lambda_tracing_active, log_groups_retention_set
+from permissions import lambda_permissions_scoped, no_wildcard_principals
+from protection import active_versions_protected
+from removal import no_removal_of_non_deprecated_versions
+from routing import api_routes_invoke_own_version, lambda_alias_serves_published_version
+from stack_config import mlserve_config_readable
+from tagging import lambda_version_tags_required
+
+POLICIES: list[Policy] = [
+    mlserve_config_readable,
+    lambda_function_name_matches_version,
+    lambda_alias_name_matches_version,
+    lambda_alias_serves_published_version,
+    api_routes_invoke_own_version,
+    lambda_permissions_scoped,
+    no_wildcard_principals,
+    lambda_version_tags_required,
+    active_versions_protected,
+    deprecated_versions_announce_sunset,
+    no_removal_of_non_deprecated_versions,
+    lambda_tracing_active,
+    log_groups_retention_set,
+    api_stage_access_logging,
+]

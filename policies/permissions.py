@@ -1,0 +1,157 @@
+"""Who may invoke what: Lambda permissions are qualified and API Gateway grants are scoped to one
+API's routes; no trust or resource policy allows a wildcard principal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from conventions import API_GATEWAY_PRINCIPAL, EXECUTE_API_ARN, LAMBDA_ARN, PERMISSION
+from properties import Unknown, Unknowns, guarded, items, lookup, text
+
+# Identity policies cannot name principals (AWS rejects the element), so only trust and resource
+# policies are read; skipping identity policies also keeps previews free of needless notes.
+IDENTITY_POLICY_TYPES = frozenset(
+    {
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/policy:Policy",
+        "aws:iam/userPolicy:UserPolicy",
+        "aws:iam/groupPolicy:GroupPolicy",
+    }
+)
+POLICY_DOCUMENT_PROPERTIES = ("assumeRolePolicy", "policy")
+
+
+def lambda_permissions_scoped_validator(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    """Check a Lambda permission's qualifier and, for API Gateway, its source ARN."""
+    if args.resource_type != PERMISSION:
+        return
+    unknowns = Unknowns()
+    qualifier = text(args.props, "qualifier")
+    function = text(args.props, "function")
+    if qualifier is None and isinstance(function, str):
+        arn = LAMBDA_ARN.fullmatch(function)
+        qualifier = arn.group(2) if arn else None
+    if isinstance(qualifier, Unknown):
+        unknowns.note("qualifier")
+    elif not qualifier or qualifier == "$LATEST":
+        report_violation(
+            f"permission {args.name!r} grants the whole function {function!r}; set qualifier to "
+            "the version's alias so the grant covers exactly one major version",
+            None,
+        )
+    principal = text(args.props, "principal")
+    if isinstance(principal, Unknown):
+        unknowns.note("principal")
+    elif principal == API_GATEWAY_PRINCIPAL:
+        source_arn = text(args.props, "sourceArn")
+        if isinstance(source_arn, Unknown):
+            unknowns.note("sourceArn")
+        elif source_arn is None:
+            report_violation(
+                f"permission {args.name!r} lets API Gateway invoke without a sourceArn, so any "
+                "API in any account may call it; set sourceArn to the route's execute-api ARN",
+                None,
+            )
+        elif not EXECUTE_API_ARN.fullmatch(source_arn) or source_arn.endswith("*"):
+            report_violation(
+                f"permission {args.name!r} has sourceArn {source_arn!r}; use one API's "
+                "execute-api ARN (arn:aws:execute-api:<region>:<account>:<api id>/<stage>/"
+                "<METHOD>/<path>) that does not end in a wildcard",
+                None,
+            )
+    unknowns.raise_if_any()
+
+
+def no_wildcard_principals_validator(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    """Check Lambda permission principals and trust/resource policy documents for wildcards."""
+    unknowns = Unknowns()
+    if args.resource_type == PERMISSION:
+        principal = text(args.props, "principal")
+        if isinstance(principal, Unknown):
+            unknowns.note("principal")
+        elif principal is not None and "*" in principal:
+            report_violation(
+                f"permission {args.name!r} grants principal {principal!r}; name one service "
+                "or role instead of a wildcard",
+                None,
+            )
+    if args.resource_type not in IDENTITY_POLICY_TYPES:
+        for prop in POLICY_DOCUMENT_PROPERTIES:
+            document = lookup(args.props, prop)
+            if isinstance(document, Unknown):
+                unknowns.note(prop)
+            elif document is not None:
+                for problem in _wildcard_statements(document):
+                    report_violation(f"{prop} of {args.name!r}: {problem}", None)
+    unknowns.raise_if_any()
+
+
+def _wildcard_statements(document: Any) -> Iterator[str]:
+    """The statements of a policy document that allow any principal."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            yield "is not a JSON policy document"
+            return
+    statements = lookup(document, "Statement")
+    listed = [statements] if isinstance(statements, Mapping) else list(items(statements))
+    for number, statement in enumerate(listed, start=1):
+        if lookup(statement, "Effect") != "Allow":
+            continue
+        sid = lookup(statement, "Sid") or f"#{number}"
+        if lookup(statement, "NotPrincipal") is not None:
+            yield f"statement {sid} allows everyone but the NotPrincipal; name the principals"
+        elif _is_wildcard(lookup(statement, "Principal")):
+            yield f"statement {sid} allows principal '*'; name the principals"
+
+
+def _is_wildcard(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, Mapping):
+        return any(_is_wildcard(value) for value in principal.values())
+    return any(value == "*" for value in items(principal))
+
+
+lambda_permissions_scoped = ResourceValidationPolicy(
+    name="lambda-permissions-scoped",
+    description=(
+        "Requires every Lambda permission to be qualified with an alias, and API Gateway grants "
+        "to carry a sourceArn of one API's execute-api ARN that does not end in a wildcard."
+    ),
+    validate=guarded(lambda_permissions_scoped_validator),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    remediation_steps=(
+        "Set qualifier=<alias name> on aws.lambda_.Permission and, for API Gateway, "
+        "source_arn=f'{api.execution_arn}/*/<METHOD>/<service>/v<N>/<path>' (VersionedApi "
+        "does both)."
+    ),
+)
+
+no_wildcard_principals = ResourceValidationPolicy(
+    name="no-wildcard-principals",
+    description=(
+        "Prohibits wildcard principals ('*') in Lambda permissions and in any trust or resource "
+        "policy document, including Allow statements with NotPrincipal."
+    ),
+    validate=guarded(no_wildcard_principals_validator),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    remediation_steps=(
+        "Name the service principal (apigateway.amazonaws.com, lambda.amazonaws.com) or the "
+        "consumer role ARN explicitly; give other accounts access through mlserve consumers."
+    ),
+)

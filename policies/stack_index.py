@@ -1,0 +1,74 @@
+"""One index of a stack's resources per AnalyzeStack request, shared by the stack policies, so
+every lookup is a dict access and a validation stays linear in the number of resources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pulumi_policy import PolicyResource
+
+from conventions import ALIAS, FUNCTION, function_name_of
+from properties import Unknown, text
+
+
+@dataclass
+class StackIndex:
+    """The stack's resources by URN, by type, functions by name and aliases by function and
+    name (AnalyzeStack resources carry no id, so names and URNs are how resources relate)."""
+
+    by_urn: dict[str, PolicyResource] = field(default_factory=dict)
+    by_type: dict[str, list[PolicyResource]] = field(default_factory=dict)
+    functions_by_name: dict[str, PolicyResource] = field(default_factory=dict)
+    aliases_by_name: dict[tuple[str, str], PolicyResource] = field(default_factory=dict)
+    functions_named_later: int = 0
+    """Functions whose name is unknown until the update (preview)."""
+
+    def of_type(self, resource_type: str) -> list[PolicyResource]:
+        """The resources of one type, in the order the engine sent them."""
+        return self.by_type.get(resource_type, [])
+
+
+_last: tuple[Sequence[PolicyResource], StackIndex] | None = None
+
+
+def index_stack(resources: Sequence[PolicyResource]) -> StackIndex:
+    """The index of this request's resources; built once even when several policies ask."""
+    global _last
+    cached = _last
+    if cached is not None and cached[0] is resources:
+        return cached[1]
+    index = StackIndex()
+    for resource in resources:
+        index.by_urn[resource.urn] = resource
+        index.by_type.setdefault(resource.resource_type, []).append(resource)
+        if resource.resource_type == FUNCTION:
+            name = text(resource.props, "name")
+            if isinstance(name, str):
+                index.functions_by_name[name] = resource
+            elif isinstance(name, Unknown):
+                index.functions_named_later += 1
+        elif resource.resource_type == ALIAS:
+            function = text(resource.props, "functionName")
+            name = text(resource.props, "name")
+            if isinstance(function, str) and isinstance(name, str):
+                index.aliases_by_name[(function_name_of(function), name)] = resource
+    _last = (resources, index)
+    return index
+
+
+def linked(resource: PolicyResource, prop: str, resource_type: str) -> list[PolicyResource]:
+    """The resources of `resource_type` that property `prop` was computed from; the resource's
+    other dependencies when the engine recorded no property dependencies."""
+    by_property = [
+        dependency
+        for dependency in resource.property_dependencies.get(prop, [])
+        if dependency.resource_type == resource_type
+    ]
+    if by_property or resource.property_dependencies.get(prop):
+        return by_property
+    return [
+        dependency
+        for dependency in resource.dependencies
+        if dependency.resource_type == resource_type
+    ]

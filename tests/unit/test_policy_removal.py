@@ -1,0 +1,242 @@
+"""no-removal-of-non-deprecated-versions, called directly with a ledger."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pulumi_policy import PolicyResource
+from pulumi_policy.proxy import UnknownValueError
+
+from tests.unit.test_policy_support import (
+    FUNCTION,
+    PROD_SERVICES,
+    UNKNOWN,
+    check,
+    engine_config,
+    pack_module,
+    stack_args,
+    stack_resource,
+    use_stack_config,
+    version_function,
+)
+
+removal = pack_module("removal")
+LEDGER: dict[str, Any] = {
+    "churn": {
+        "v1": {"function": "churn_v1", "alias": "prod_v1", "status": "deprecated",
+               "lambdaVersion": "7", "pinned": False, "deprecatedOn": "2026-09-01",
+               "sunsetOn": "2027-06-30", "successor": "v2"},
+        "v2": {"function": "churn_v2", "alias": "prod_v2", "status": "active",
+               "lambdaVersion": "3", "pinned": True},
+    }
+}  # fmt: skip
+
+
+def deployed(*versions: str) -> list[PolicyResource]:
+    """The churn functions of the new state."""
+    return [
+        stack_resource(FUNCTION, version_function("churn", version), name=f"churn-{version}")
+        for version in versions
+    ]
+
+
+def verdict(
+    monkeypatch: pytest.MonkeyPatch,
+    services: dict[str, Any],
+    resources: list[PolicyResource],
+    *,
+    ledger: dict[str, Any] | None = LEDGER,
+    today: str | None = "2026-11-27",
+) -> list[str]:
+    """The messages for a new config and state, judged against the ledger on `today`."""
+    use_stack_config(monkeypatch, engine_config(services))
+    config: dict[str, Any] = {}
+    if ledger is not None:
+        config["ledger"] = ledger
+    if today is not None:
+        config["today"] = today
+    return check(removal.no_removal_of_non_deprecated_versions, stack_args(resources, config))
+
+
+def edited(**versions: dict[str, Any] | None) -> dict[str, Any]:
+    """The prod services with some churn versions replaced (None deletes the entry)."""
+    services = copy.deepcopy(PROD_SERVICES)
+    for key, entry in versions.items():
+        if entry is None:
+            del services["churn"]["versions"][key]
+        else:
+            services["churn"]["versions"][key] = entry
+    return services
+
+
+RETIRED_V1 = {"status": "retired", "deprecatedOn": "2026-09-01", "sunsetOn": "2027-06-30",
+              "successor": "v2"}  # fmt: skip
+DEPRECATED_V2 = {"status": "deprecated", "deprecatedOn": "2026-12-01", "sunsetOn": "2027-06-30",
+                 "successor": "v3"}  # fmt: skip
+
+
+def test_given_nothing_removed_when_checked_then_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2")) == []
+
+
+def test_given_active_to_deprecated_when_checked_then_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services = edited(v2=DEPRECATED_V2, v3={"status": "active"})
+    assert verdict(monkeypatch, services, deployed("v1", "v2", "v3")) == []
+
+
+def test_given_active_entry_deleted_when_checked_then_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN churn v2 (active in the ledger) deleted from the config and so from the stack
+    messages = verdict(monkeypatch, edited(v2=None), deployed("v1"))
+    # THEN one violation names it and says to deprecate instead
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        "churn v2 was active in the last deployment and its entry is gone from mlserve:services"
+    )
+    assert "deprecate it" in messages[0]
+
+
+def test_given_active_version_retired_directly_when_checked_then_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN churn v2 kept in the config but no longer deployed without being deprecated first
+    messages = verdict(monkeypatch, edited(v2={**RETIRED_V1, "successor": "v3"}), deployed("v1"))
+    assert len(messages) == 1 and "churn v2 was active" in messages[0]
+    assert "would no longer be deployed" in messages[0]
+
+
+def test_given_deprecated_entry_deleted_before_sunset_when_checked_then_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    messages = verdict(monkeypatch, edited(v1=None), deployed("v2"))
+    assert len(messages) == 1 and "churn v1 was deprecated" in messages[0]
+    assert "after its sunset 2027-06-30 set status: retired" in messages[0]
+
+
+def test_given_deprecated_retired_before_sunset_when_checked_then_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN churn v1 retired (entry kept) on 2027-06-30, its sunset day itself
+    messages = verdict(monkeypatch, edited(v1=RETIRED_V1), deployed("v2"), today="2027-06-30")
+    assert len(messages) == 1
+    assert "before its sunset 2027-06-30" in messages[0]
+    assert "retire it from 2027-07-01" in messages[0]
+
+
+def test_given_deprecated_retired_after_sunset_when_checked_then_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert verdict(monkeypatch, edited(v1=RETIRED_V1), deployed("v2"), today="2027-07-01") == []
+
+
+def test_given_deprecated_entry_deleted_after_sunset_when_checked_then_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the sunset has passed, but the entry is deleted instead of retired
+    messages = verdict(monkeypatch, edited(v1=None), deployed("v2"), today="2027-08-01")
+    assert len(messages) == 1 and "entry is gone" in messages[0]
+
+
+def test_given_retired_entry_deleted_when_checked_then_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger = copy.deepcopy(LEDGER)
+    ledger["churn"]["v1"]["status"] = "retired"
+    messages = verdict(monkeypatch, edited(v1=None), deployed("v2"), ledger=ledger)
+    assert len(messages) == 1 and "churn v1 was retired" in messages[0]
+    assert "Restore it with status: retired" in messages[0]
+
+
+def test_given_retired_version_deployed_again_when_checked_then_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger = copy.deepcopy(LEDGER)
+    ledger["churn"]["v1"]["status"] = "retired"
+    messages = verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=ledger)
+    assert len(messages) == 1 and "never deployed again" in messages[0]
+
+
+def test_given_version_key_renamed_when_checked_then_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN v2's code moved to a new key v3 (same code, new name)
+    services = edited(v2=None, v3={"code": "services/churn/v2", "status": "active"})
+    messages = verdict(monkeypatch, services, deployed("v1", "v3"))
+    assert len(messages) == 1 and messages[0].startswith("churn v2 was active")
+
+
+def test_given_no_ledger_when_checked_then_one_note_and_no_violation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a first deployment: no ledger. THEN pulumi-policy turns the error into an advisory
+    with pytest.raises(UnknownValueError) as raised:
+        verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=None)
+    assert "policy config `ledger` is not set" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("ledger", "expected"),
+    [
+        ({"churn": {"v2": {"status": "gone"}}}, "ledger entry churn.v2 is malformed"),
+        ({"churn": {"2": {"status": "active"}}}, "ledger entry churn.2 is malformed"),
+        ("churn", "is not an object"),
+    ],
+)
+def test_given_malformed_ledger_when_checked_then_violation(
+    monkeypatch: pytest.MonkeyPatch, ledger: Any, expected: str
+) -> None:
+    messages = verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=ledger)
+    assert len(messages) == 1 and expected in messages[0]
+
+
+def test_given_bad_today_when_checked_then_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    messages = verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), today="2027-02-30")
+    assert messages == ["policy config `today` '2027-02-30' is not a YYYY-MM-DD date"]
+
+
+def test_given_unreadable_services_when_checked_then_violation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG", '{"mlserve:services": "{broken"}')
+    config = {"ledger": LEDGER, "today": "2026-11-27"}
+    messages = check(
+        removal.no_removal_of_non_deprecated_versions, stack_args(deployed("v1", "v2"), config)
+    )
+    assert len(messages) == 1 and "could not be read" in messages[0]
+
+
+def test_given_unknown_function_names_when_previewed_then_cannot_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a preview where churn v2's name is unknown: whether v2 is still deployed is unknown
+    resources = [
+        *deployed("v1"),
+        stack_resource(FUNCTION, {**version_function("churn", "v2"), "name": UNKNOWN}, name="v2"),
+    ]
+    with pytest.raises(UnknownValueError):
+        verdict(monkeypatch, PROD_SERVICES, resources)
+
+
+def test_given_removal_policy_then_config_schema_declares_ledger_and_today() -> None:
+    schema = removal.no_removal_of_non_deprecated_versions.config_schema
+    assert set(schema.properties) == {"ledger", "today"}
+    assert schema.properties["ledger"]["additionalProperties"]["additionalProperties"][
+        "required"
+    ] == ["status"]
+
+
+def test_given_unreadable_entry_when_checked_then_violation_says_so_not_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN churn v2's entry present but with a status the pack cannot read
+    messages = verdict(monkeypatch, edited(v2={"status": "live"}), deployed("v1", "v2"))
+    # THEN the verdict says it could not be judged, instead of calling it deleted
+    assert messages == [
+        "churn v2's entry in mlserve:services could not be read, so its removal cannot be "
+        "judged; fix it (see mlserve-config-readable)"
+    ]
