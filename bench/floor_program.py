@@ -13,7 +13,18 @@ config = pulumi.Config("mlserve")
 services = config.require_object("services")
 environment = config.require("environment")
 prefix = config.get("namePrefix") or ""
-trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}]})  # noqa: E501
+trust = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+            }
+        ],
+    }
+)
 
 layer = aws.lambda_.LayerVersion(
     "deps-python312-arm64",

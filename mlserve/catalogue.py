@@ -42,7 +42,8 @@ def render(settings: Settings) -> str:
         auth = "IAM (SigV4)" if service.auth == "iam" else "none"
         lines += [f"Authorization: {auth}.", ""]
         lines += [
-            "| Version | Status | Function:alias | Serves | Deprecated on | Sunset on | Successor |",
+            "| Version | Status | Function:alias | Serves | Deprecated on | Sunset on "
+            "| Successor |",
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         for version in service.versions.values():
@@ -59,7 +60,9 @@ def render(settings: Settings) -> str:
                 if version.deployed
                 else "none"
             )
-            lines.append(f"- **{version.key}** — {version.changelog or 'no changelog'} Routes: {routes}.")
+            lines.append(
+                f"- **{version.key}** — {version.changelog or 'no changelog'} Routes: {routes}."
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -64,7 +64,9 @@ def test_given_stack_when_run_then_every_route_integrates_its_own_versions_alias
     routes = run.of_type(ROUTE)
     assert routes
     for route in routes:
-        method, service, version, _ = ROUTE_KEY.match(route.inputs["routeKey"]).groups()  # type: ignore[union-attr]
+        match = ROUTE_KEY.match(route.inputs["routeKey"])
+        assert match, route.inputs["routeKey"]
+        _, service, version, _ = match.groups()
         integration = integration_of(run, route)
         assert service_version_of(run, integration) == (service, version)
         (alias_urn,) = integration.property_dependencies["integrationUri"]

@@ -100,7 +100,9 @@ def test_given_lifecycle_change_when_packaged_then_package_content_changes() -> 
     active = deprecated.model_copy(update={"status": "active"})
     assert deprecated.code is not None
     before = zipped(
-        package_contents(settings.project_root, deprecated.code, function_environment(settings, active))
+        package_contents(
+            settings.project_root, deprecated.code, function_environment(settings, active)
+        )
     )
     after = zipped(
         package_contents(

@@ -46,7 +46,10 @@ def test_given_dev_stack_when_run_then_names_carry_prefix_and_environment(
     ]  # fmt: skip
     assert {r.inputs["name"] for r in dev_run.of_type(ALIAS)} == {"dev_v1", "dev_v2"}
     assert {r.name for r in dev_run.of_type(FUNCTION)} == {
-        "churn-v1", "churn-v2", "sentiment-v1", "sentiment-v2",
+        "churn-v1",
+        "churn-v2",
+        "sentiment-v1",
+        "sentiment-v2",
     }  # fmt: skip  (logical names never carry the prefix, so they stay stable)
 
 

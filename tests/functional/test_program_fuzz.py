@@ -47,7 +47,9 @@ plausible = st.fixed_dictionaries(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=plausible)
-def test_given_plausible_config_when_program_runs_then_all_or_nothing(config: dict[str, Any]) -> None:
+def test_given_plausible_config_when_program_runs_then_all_or_nothing(
+    config: dict[str, Any],
+) -> None:
     all_or_nothing(config)
 
 

@@ -65,11 +65,15 @@ version_bodies = st.fixed_dictionaries(
 service_bodies = st.fixed_dictionaries(
     {
         "versions": maybe(
-            st.dictionaries(st.sampled_from(["v1", "v2", "v3", "v0", "x"]), version_bodies, max_size=3)
+            st.dictionaries(
+                st.sampled_from(["v1", "v2", "v3", "v0", "x"]), version_bodies, max_size=3
+            )
         )
     },
     optional={
-        "routes": maybe(st.lists(st.sampled_from(["POST /predict", "GET /x", "bad", "GET /health"]))),
+        "routes": maybe(
+            st.lists(st.sampled_from(["POST /predict", "GET /x", "bad", "GET /health"]))
+        ),
         "auth": maybe(st.sampled_from(["none", "iam", "oauth"])),
         "consumers": maybe(
             st.lists(

@@ -281,7 +281,9 @@ def test_given_successor_of_lower_major_when_parsed_then_rejected(root: Path) ->
         successor="v1",
     )  # fmt: skip
     found = problems(root, config)
-    assert any("mlserve:services.churn.versions.v2.successor:" in p and "higher" in p for p in found)
+    assert any(
+        "mlserve:services.churn.versions.v2.successor:" in p and "higher" in p for p in found
+    )
 
 
 def test_given_retired_successor_when_parsed_then_rejected(root: Path) -> None:
@@ -321,7 +323,9 @@ def test_given_active_past_announced_deprecation_when_parsed_then_warns(root: Pa
     version(config, "v2").update(deprecatedOn="2026-11-01")
     config["services"]["churn"]["versions"]["v3"] = {"code": "svc/v3", "status": "active"}
     settings = parse(root, config)
-    assert any("versions.v2.status" in w and "mark churn v2 deprecated" in w for w in settings.warnings)
+    assert any(
+        "versions.v2.status" in w and "mark churn v2 deprecated" in w for w in settings.warnings
+    )
 
 
 def test_given_deprecated_past_sunset_when_parsed_then_warns_to_retire(root: Path) -> None:
@@ -427,7 +431,9 @@ def test_given_consumers_without_iam_auth_when_parsed_then_rejected(root: Path) 
         {"role": "arn:aws:iam::123456789012:role/app", "versions": ["v2"]}
     ]
     found = problems(root, config)
-    assert any(p.startswith("mlserve:services.churn.consumers:") and "auth: iam" in p for p in found)
+    assert any(
+        p.startswith("mlserve:services.churn.consumers:") and "auth: iam" in p for p in found
+    )
 
 
 def test_given_too_many_routes_when_parsed_then_error_names_counts(root: Path) -> None:
