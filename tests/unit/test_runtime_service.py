@@ -244,14 +244,16 @@ def test_given_predict_breaks_its_response_contract_when_posted_then_500() -> No
     assert app.post(json_body={"text": "a"})["statusCode"] == 500
 
 
-def test_given_event_without_request_context_when_invoked_then_500_problem() -> None:
-    # GIVEN an event the resolver cannot read, WHEN invoked
+def test_given_event_without_request_context_when_invoked_then_400_problem() -> None:
+    # GIVEN an event that is not an HTTP API 2.0 request (a direct invoke), WHEN invoked
     app = App()
     response = app.handler({"rawPath": "/echo/v1/predict"}, None)
-    # THEN the caller still gets a problem, and the error is logged
-    assert response["statusCode"] == 500
+    # THEN the caller gets a 400 problem naming what is missing, and one request log line
+    assert response["statusCode"] == 400
     assert header(response, "Content-Type") == "application/problem+json"
-    assert any(line.get("exception") for line in app.logs())
+    fields = [error["field"] for error in json.loads(response["body"])["errors"]]
+    assert fields == ["requestContext.http.method"]
+    assert [line["status"] for line in app.logs() if line["message"] == "request"] == [400]
 
 
 def test_given_requests_when_served_then_one_structured_log_line_each() -> None:

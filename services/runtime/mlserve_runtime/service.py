@@ -59,10 +59,53 @@ def request_body(event: Mapping[str, Any]) -> bytes:
     else:
         if len(body) > MAX_BODY_BYTES:  # a character is at least one byte: no encoding needed
             raise InvalidRequestError([too_large])
-        raw = body.encode()
+        try:
+            raw = body.encode()
+        except UnicodeEncodeError:
+            raise InvalidRequestError([{"field": "body", "message": "not UTF-8 text"}]) from None
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidRequestError([too_large])
     return raw
+
+
+_EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "version": str,
+    "routeKey": str,
+    "rawQueryString": str,
+    "body": (str, type(None)),
+    "isBase64Encoded": bool,
+    "headers": Mapping,
+    "queryStringParameters": Mapping,
+    "pathParameters": Mapping,
+    "stageVariables": Mapping,
+    "cookies": list,
+}
+
+
+def event_problems(event: Any) -> list[dict[str, str]]:
+    """What makes an event unreadable as an HTTP API payload 2.0 request; API Gateway never sends
+    such events, but a direct invoke can, and it must get a 400 rather than a crash."""
+    if not isinstance(event, Mapping):
+        return [{"field": "event", "message": "not a JSON object"}]
+    problems = [
+        {"field": name, "message": f"must be {getattr(kind, '__name__', 'a valid value')}"}
+        for name, kind in _EVENT_FIELDS.items()
+        if name in event and not isinstance(event[name], kind)
+    ]
+    if not isinstance(event.get("rawPath"), str) or not event["rawPath"].startswith("/"):
+        problems.append({"field": "rawPath", "message": "a path starting with / is required"})
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, Mapping) else None
+    if not isinstance(http, Mapping) or not isinstance(http.get("method"), str):
+        problems.append(
+            {"field": "requestContext.http.method", "message": "an HTTP method is required"}
+        )
+    headers = event.get("headers")
+    if isinstance(headers, Mapping) and not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        problems.append({"field": "headers", "message": "names and values must be strings"})
+    return problems
 
 
 def parse_request(event: Mapping[str, Any], request_model: type[BaseModel]) -> BaseModel:
@@ -185,11 +228,19 @@ def model_handler(
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        try:
-            response: dict[str, Any] = inner(event, context)
-        except Exception:  # an event the resolver cannot even read; still answer in kind
-            log.exception("unhandled error outside the routes")
-            response = problem_response(500, "Internal Server Error", "The error was logged.")
+        problems = event_problems(event)
+        if problems:
+            detail = "Not an API Gateway HTTP API payload 2.0 event; see errors."
+            response = problem_response(
+                400, "Malformed event", detail, INVALID_REQUEST, errors=problems
+            )
+            event = {}
+        else:
+            try:
+                response = inner(event, context)
+            except Exception:  # an event the resolver cannot read; still answer in kind
+                log.exception("unhandled error outside the routes")
+                response = problem_response(500, "Internal Server Error", "The error was logged.")
         status = response.get("statusCode", 200)
         log.info(
             "request",
