@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pulumi
 
 from components.dependency_layers import DependencyLayers, DependencyLayersArgs
@@ -10,6 +12,12 @@ from components.model_service import ModelService, ModelServiceArgs
 from components.settings import load_settings
 from components.versioned_api import VersionedApi, VersionedApiArgs
 
+# A short-lived process whose objects (pulumi_aws's ~110k after import, then every resource and
+# Output) live until it exits: the cyclic collector would only rescan them, ever more often as a
+# stack grows, which made 250 versions cost 6-7x 50 (bench/program_cost.py). Reference counting
+# still frees everything acyclic.
+gc.freeze()
+gc.disable()
 settings = load_settings()
 layers = DependencyLayers("deps", DependencyLayersArgs(settings=settings))
 services = {

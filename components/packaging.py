@@ -42,14 +42,17 @@ def package_contents(
 
 
 def built_package(project_root: Path, contents: dict[str, Path | str]) -> Path:
-    """The package as a reproducible zip under build/packages/, named by its content hash, so the
-    engine hashes and uploads exactly these bytes and an unchanged version is not rebuilt."""
-    data = zipped(contents)
-    target = project_root / "build" / "packages" / f"{hashlib.sha256(data).hexdigest()[:24]}.zip"
+    """The package as a reproducible zip under build/packages/, named by a hash of its entries, so
+    the engine hashes and uploads exactly these bytes and an unchanged version is not rezipped."""
+    digest = hashlib.sha256()
+    for name, item in contents.items():
+        data = item.read_bytes() if isinstance(item, Path) else item.encode()
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    target = project_root / "build" / "packages" / f"{digest.hexdigest()[:24]}.zip"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_suffix(f".{os.getpid()}.partial")
-        staging.write_bytes(data)
+        staging.write_bytes(zipped(contents))
         staging.replace(target)
     return target
 

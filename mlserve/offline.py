@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -254,6 +255,9 @@ def run_program(
             _sync_await(run_pulumi_func(main))
         except pulumi.RunError as exc:
             error = str(exc)
+        finally:
+            gc.unfreeze()  # the program turns the collector off for its own short life;
+            gc.enable()  # this process lives on, so every run starts and ends with it on
     stack_resource = get_root_resource()
     exported = getattr(stack_resource, "outputs", {}) or {}
     outputs = _sync_await(pulumi.Output.from_input(exported).future(with_unknowns=True)) or {}
