@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Every benchmark of issue #8, one after another (the machine has 2 cores: never in parallel).
+# Exits non-zero only when a benchmark fails; a missed target is printed, not an error.
+# Budget: under 10 minutes on the machine in bench/README.md (program_cost.py takes about 4).
+# Run: bench/run_all.sh [PYTHON]   (default .venv/bin/python)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${1:-.venv/bin/python}"
+started=$(date +%s)
+
+echo "== machine"
+echo "nproc: $(nproc)"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "python: $("$python" -V 2>&1)"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+
+run() {
+    local script=$1
+    shift
+    local begin
+    begin=$(date +%s)
+    echo
+    echo "== bench/$script $*"
+    "$python" "bench/$script" "$@"
+    echo "($(($(date +%s) - begin)) s)"
+}
+
+run program_cost.py --repeats 5
+run policy_scaling.py --repeats 9
+run handler_overhead.py --imports 7 --blocks 25 --calls 200
+run package_size.py
+
+echo
+echo "== total: $(($(date +%s) - started)) s"
