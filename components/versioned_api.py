@@ -204,6 +204,9 @@ class VersionedApi(pulumi.ComponentResource):
             if consumer.account_id == account_id:
                 aws.iam.RolePolicy(
                     grant,
+                    # Named, not auto-named: the logical name can pass IAM's 128 characters, and
+                    # stacks sharing the role (dev, prod) each need their own policy on it.
+                    name=f"{settings.api.name}-{service.key}",
                     role=role_name,
                     policy=document,
                     opts=pulumi.ResourceOptions(parent=self),

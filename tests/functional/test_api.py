@@ -200,6 +200,7 @@ def test_given_consumer_in_own_account_when_run_then_role_policy_grants_only_lis
         r for r in prod_run.of_type("aws:iam/rolePolicy:RolePolicy") if "consumer" in r.name
     ]
     assert policy.inputs["role"] == "support-dashboard"
+    assert policy.inputs["name"] == "mlserve-prod-sentiment"  # <= 128 for any allowed config
     document = json.loads(policy.inputs["policy"])
     routes, lambdas = document["Statement"]
     assert routes["Action"] == "execute-api:Invoke"
