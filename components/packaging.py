@@ -46,7 +46,7 @@ def built_package(project_root: Path, contents: dict[str, Path | str]) -> Path:
     the engine hashes and uploads exactly these bytes and an unchanged version is not rezipped."""
     digest = hashlib.sha256()
     for name, item in contents.items():
-        data = item.read_bytes() if isinstance(item, Path) else item.encode()
+        data = _entry_bytes(item)
         digest.update(f"{name}\0{len(data)}\0".encode() + data)
     target = project_root / "build" / "packages" / f"{digest.hexdigest()[:24]}.zip"
     if not target.is_file():
@@ -63,9 +63,13 @@ def zipped(contents: dict[str, Path | str]) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, item in contents.items():
             entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # reproducible
-            data = item.read_bytes() if isinstance(item, Path) else item
-            archive.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED)
+            archive.writestr(entry, _entry_bytes(item), compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
+
+
+def _entry_bytes(item: Path | str) -> bytes:
+    """A package entry's content: a file's bytes, or the stamp's text as UTF-8."""
+    return item.read_bytes() if isinstance(item, Path) else item.encode()
 
 
 def _source_files(folder: Path) -> list[Path]:

@@ -549,9 +549,9 @@ def _today_offset(today: date | None) -> timedelta:
 
 
 def _region(stack: str) -> str:
-    from mlserve.offline import engine_config, stack_files
+    from mlserve.offline import stack_config
 
-    return engine_config(stack_files()[stack]).get("aws:region", DEFAULT_REGION)
+    return stack_config(stack).get("aws:region", DEFAULT_REGION)
 
 
 def main(argv: Sequence[str]) -> int:

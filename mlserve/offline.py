@@ -272,17 +272,15 @@ def run_program(
     )
 
 
-def run_stack(stack: str, *, preview: bool = False, today: str | None = None) -> ProgramRun:
-    """Run the program for one of the project's stack files."""
-    return run_program(
-        engine_config(stack_files()[stack]), stack=stack, preview=preview, today=today
-    )
+def stack_config(stack: str) -> dict[str, str]:
+    """The engine config of one of the project's stack files (`Pulumi.<stack>.yaml`)."""
+    return engine_config(stack_files()[stack])
 
 
 def stack_settings(stack: str, today: date | None = None) -> Settings:
     """A stack file's settings without running Pulumi (raises ConfigError like the program)."""
     return parse_settings(
-        decode_engine_config(engine_config(stack_files()[stack])),
+        decode_engine_config(stack_config(stack)),
         stack=stack,
         project_root=PROJECT_ROOT,
         today=today or today_utc(),

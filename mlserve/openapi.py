@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from components.settings import Settings, VersionSettings
+from components.settings import RESERVED_ROUTES, Settings, VersionSettings
 from mlserve.contracts import canonical_json, contract_schemas
 from mlserve.generated import write_or_check
 from mlserve.offline import PROJECT_ROOT
@@ -102,7 +102,7 @@ def build(settings: Settings) -> dict[str, Any]:
             headers = LIFECYCLE_HEADERS if deprecated else {}
             note = _lifecycle_note(version)
             for route in service.all_routes:
-                is_predict = route.key not in ("GET /health", "GET /metadata")
+                is_predict = route.key not in RESERVED_ROUTES
                 body = f"{prefix}Response" if is_predict else None
                 operation: dict[str, Any] = {
                     "operationId": f"{prefix}{route.slug.replace('-', '_')}",

@@ -27,7 +27,6 @@ ROUTE = "aws:apigatewayv2/route:Route"
 def plan_lines(run: ProgramRun) -> list[str]:
     """Per service and version: function, alias and what it serves, lifecycle, dates, routes."""
     ledger: dict[str, dict[str, Any]] = run.outputs.get("versions") or {}
-    functions = {r.urn: r for r in run.of_type(FUNCTION)}
     aliases: dict[str, Any] = {}
     for registration in run.of_type(ALIAS):
         (function_urn,) = registration.property_dependencies.get("functionName", ("",))
@@ -38,7 +37,7 @@ def plan_lines(run: ProgramRun) -> list[str]:
         routes["/".join(key.split(" ")[1].split("/")[1:3])].append(key)
     deployed = {
         (f.inputs["tags"]["mlserve:service"], f.inputs["tags"]["mlserve:api-version"]): f
-        for f in functions.values()
+        for f in run.of_type(FUNCTION)
     }
     lines: list[str] = []
     for service, versions in ledger.items():

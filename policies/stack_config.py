@@ -195,7 +195,9 @@ def _read_service(
             if raw.get(key) is not None and parsed is None:
                 problems.append(f"{at}.{key}: {raw.get(key)!r} is not a YYYY-MM-DD date")
         successor = raw.get("successor")
-        if successor is not None and not (isinstance(successor, str) and VERSION.fullmatch(successor)):
+        if successor is not None and not (
+            isinstance(successor, str) and VERSION.fullmatch(successor)
+        ):
             problems.append(f"{at}.successor: {successor!r} is not a version key")
             successor = None
         versions[(service_key, str(version_key))] = VersionEntry(

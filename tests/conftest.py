@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlserve.offline import ProgramRun, run_program
-from tests.stacks import example_config
+from mlserve.offline import ProgramRun, run_program, stack_config
 
 TODAY = "2026-11-27"  # pinned so time-dependent lifecycle notes never change a verdict
 
@@ -13,7 +12,7 @@ TODAY = "2026-11-27"  # pinned so time-dependent lifecycle notes never change a 
 @pytest.fixture(scope="session")
 def prod_run() -> ProgramRun:
     """The prod stack as the engine would see it."""
-    run = run_program(example_config("prod"), stack="prod", today=TODAY)
+    run = run_program(stack_config("prod"), stack="prod", today=TODAY)
     assert run.error is None, run.error
     return run
 
@@ -21,6 +20,6 @@ def prod_run() -> ProgramRun:
 @pytest.fixture(scope="session")
 def dev_run() -> ProgramRun:
     """The dev stack as the engine would see it."""
-    run = run_program(example_config("dev"), stack="dev", today=TODAY)
+    run = run_program(stack_config("dev"), stack="dev", today=TODAY)
     assert run.error is None, run.error
     return run

@@ -7,14 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from mlserve.offline import engine_config, stack_files
-
 Services = dict[str, Any]
-
-
-def example_config(stack: str) -> dict[str, str]:
-    """The engine config of one of the project's stack files."""
-    return engine_config(stack_files()[stack])
 
 
 def edited(config: dict[str, str], edit: Callable[[Services], None]) -> dict[str, str]:

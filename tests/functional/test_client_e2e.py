@@ -24,8 +24,8 @@ from mlserve_client.sentiment import v2 as sentiment_v2
 
 from components.settings import decode_engine_config, parse_settings
 from mlserve.local_api import LocalApi
-from mlserve.offline import PROJECT_ROOT, stack_settings
-from tests.stacks import edited, example_config
+from mlserve.offline import PROJECT_ROOT, stack_config, stack_settings
+from tests.stacks import edited
 
 TODAY = date(2026, 11, 27)  # churn v1 deprecated (since 2026-09-01), before its 2027-06-30 sunset
 AFTER_SUNSET = date(2027, 7, 1)
@@ -216,7 +216,7 @@ def test_given_server_deprecates_version_client_thinks_active_then_warned_from_h
     def deprecate_sentiment_v1(services: dict[str, Any]) -> None:
         services["sentiment"]["versions"]["v1"]["status"] = "deprecated"
 
-    config = edited(example_config("dev"), deprecate_sentiment_v1)
+    config = edited(stack_config("dev"), deprecate_sentiment_v1)
     settings = parse_settings(decode_engine_config(config), stack="dev",
                               project_root=PROJECT_ROOT, today=TODAY)  # fmt: skip
     with LocalApi(settings) as local:

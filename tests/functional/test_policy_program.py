@@ -10,9 +10,8 @@ import pytest
 
 from mlserve.analyzer import RunningPack, Violation, analyze_run, running_pack
 from mlserve.ledger import policy_config_from_stack_output
-from mlserve.offline import ProgramRun, run_program
+from mlserve.offline import ProgramRun, run_program, stack_config
 from tests.conftest import TODAY
-from tests.stacks import example_config
 
 STACKS = ("prod", "dev")
 
@@ -21,8 +20,8 @@ STACKS = ("prod", "dev")
 def packs() -> Iterator[dict[str, RunningPack]]:
     """One pack per example stack, started with that stack's config (as the engine does)."""
     with (
-        running_pack(example_config("prod"), stack="prod") as prod,
-        running_pack(example_config("dev"), stack="dev") as dev,
+        running_pack(stack_config("prod"), stack="prod") as prod,
+        running_pack(stack_config("dev"), stack="dev") as dev,
     ):
         yield {"prod": prod, "dev": dev}
 
@@ -31,7 +30,7 @@ def packs() -> Iterator[dict[str, RunningPack]]:
 def previews() -> dict[str, ProgramRun]:
     """Each example stack in preview mode: computed values unknown, as on a first preview."""
     runs = {
-        stack: run_program(example_config(stack), stack=stack, preview=True, today=TODAY)
+        stack: run_program(stack_config(stack), stack=stack, preview=True, today=TODAY)
         for stack in STACKS
     }
     assert all(run.error is None for run in runs.values())

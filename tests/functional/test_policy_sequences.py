@@ -10,8 +10,8 @@ import pytest
 
 from mlserve.analyzer import Violation, analyze_run
 from mlserve.ledger import policy_config_from_stack_output
-from mlserve.offline import ProgramRun, run_program
-from tests.stacks import Services, edited, example_config
+from mlserve.offline import ProgramRun, run_program, stack_config
+from tests.stacks import Services, edited
 
 BEFORE_SUNSETS = "2026-11-27"  # churn v1 deprecated, sunset 2027-06-30
 AFTER_SUNSETS = "2027-08-01"
@@ -21,7 +21,7 @@ Edit = Callable[[Services], None]
 
 def deploy(edit: Edit | None = None, *, today: str = BEFORE_SUNSETS) -> ProgramRun:
     """`pulumi up` of the prod stack (optionally edited); its outputs are the next ledger."""
-    config = example_config("prod") if edit is None else edited(example_config("prod"), edit)
+    config = stack_config("prod") if edit is None else edited(stack_config("prod"), edit)
     run = run_program(config, stack="prod", today=today)
     assert run.error is None, run.error
     return run

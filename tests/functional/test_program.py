@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from mlserve.offline import AwsMocks, ProgramRun, run_program
-from tests.stacks import Services, edited, example_config
+from mlserve.offline import AwsMocks, ProgramRun, run_program, stack_config
+from tests.stacks import Services, edited
 
 FUNCTION = "aws:lambda/function:Function"
 ALIAS = "aws:lambda/alias:Alias"
@@ -73,7 +73,7 @@ def test_given_canary_when_newest_differs_from_pin_then_alias_routes_weight_to_n
 
 
 def test_given_canary_when_newest_is_the_pin_then_no_routing_config() -> None:
-    run = run_program(example_config("dev"), stack="dev", mocks=AwsMocks(published_version="4"))
+    run = run_program(stack_config("dev"), stack="dev", mocks=AwsMocks(published_version="4"))
     alias = aliases(run)["dev-churn_v2:dev_v2"]
     assert alias.inputs["functionVersion"] == "4"
     assert not alias.inputs.get("routingConfig")
@@ -193,7 +193,7 @@ def retire_sentiment_v1(services: Services) -> None:
 
 
 def test_given_retired_version_when_run_then_it_has_no_resources_but_stays_in_ledger() -> None:
-    config = edited(example_config("prod"), retire_sentiment_v1)
+    config = edited(stack_config("prod"), retire_sentiment_v1)
     run = run_program(config, stack="prod", today="2027-08-01")
     assert run.error is None, run.error
     assert not [r for r in run.registrations if r.name.startswith("sentiment-v1")]
@@ -209,23 +209,23 @@ def test_given_config_error_when_run_then_nothing_is_registered_and_path_is_name
     def break_pin(services: Services) -> None:
         services["churn"]["versions"]["v2"]["pin"] = 0
 
-    run = run_program(edited(example_config("prod"), break_pin), stack="prod")
+    run = run_program(edited(stack_config("prod"), break_pin), stack="prod")
     assert run.error is not None
     assert "mlserve:services.churn.versions.v2.pin" in run.error
     assert [r.type for r in run.registrations] == ["pulumi:pulumi:Stack"]
 
 
 def test_given_two_runs_when_second_differs_then_nothing_leaks_between_them() -> None:
-    first = run_program(example_config("prod"), stack="prod")
-    second = run_program(example_config("dev"), stack="dev")
-    third = run_program(example_config("prod"), stack="prod")
+    first = run_program(stack_config("prod"), stack="prod")
+    second = run_program(stack_config("dev"), stack="dev")
+    third = run_program(stack_config("prod"), stack="prod")
     assert not any(r.urn.startswith("urn:pulumi:prod::") for r in second.registrations)
     assert sorted(r.urn for r in first.registrations) == sorted(r.urn for r in third.registrations)
     assert first.outputs == third.outputs
 
 
 def test_given_preview_when_run_then_unknown_versions_stay_unknown_not_faked() -> None:
-    run = run_program(example_config("prod"), stack="prod", preview=True)
+    run = run_program(stack_config("prod"), stack="prod", preview=True)
     assert run.error is None
     alias = aliases(run)["churn_v1:prod_v1"]
     assert isinstance(alias.inputs["functionVersion"], Unknown)
