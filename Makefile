@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.txt
 setup: $(VENV)/.installed
 
 preview: setup
-	$(PY) -m mlserve preview $(if $(STACK),--stack $(STACK),--all) $(if $(LEDGER),--ledger $(LEDGER))
+	$(PY) -m mlserve preview $(if $(STACK),--stack $(STACK),--all) $(if $(LEDGER),--ledger $(LEDGER),--new-stack)
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
@@ -23,4 +23,5 @@ test: setup
 	$(PY) -m mlserve contracts check
 	$(PY) -m mlserve catalogue --check
 	$(PY) -m mlserve openapi --check
-	$(PY) -m mlserve preview --all
+	$(PY) -m mlserve layer lock --check
+	$(PY) -m mlserve preview --all --new-stack

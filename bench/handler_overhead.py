@@ -43,10 +43,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "services" / "runtime")]
 
 from mlserve_runtime.lifecycle import versioned  # noqa: E402
 
-from components.lifecycle import function_environment  # noqa: E402
-from components.packaging import layer_directory, package_contents  # noqa: E402
+from components.packaging import layer_directory, package_files  # noqa: E402
 from mlserve.offline import stack_settings  # noqa: E402
-from tests.functional.events import http_api_event, load_handler  # noqa: E402
+from tests.support.events import http_api_event, load_handler  # noqa: E402
 
 STACK = "prod"
 # The names the runtime imports, not just `import pydantic`, which loads its modules lazily.
@@ -119,15 +118,12 @@ def layer_copy(target: Path) -> Path:
     return python
 
 
-def task_copy(target: Path, contents: Mapping[str, Path | str]) -> Path:
+def task_copy(target: Path, contents: Mapping[str, Path]) -> Path:
     """A deployment package's files laid out as Lambda unpacks them into /var/task."""
     for name, item in contents.items():
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(item, Path):
-            shutil.copy2(item, path)
-        else:
-            path.write_text(item)
+        shutil.copy2(item, path)
     return target
 
 
@@ -166,8 +162,8 @@ def measure_imports(repeats: int) -> None:
         subjects = [ImportSubject(FLOOR_LABEL, FLOOR_IMPORTS, None, {})]
         for version in settings.deployed_versions():
             assert version.code is not None
-            environment = function_environment(settings, version)
-            contents = package_contents(settings.project_root, version.code, environment)
+            environment = version.variables
+            contents = package_files(settings.project_root, version.code)
             name = f"{version.service}/{version.key}"
             for mode in ("source", "pyc"):
                 task_copy(Path(scratch) / mode / "task" / name, contents)
@@ -288,7 +284,7 @@ def measure_requests(blocks: int, calls: int) -> None:
     rows: list[tuple[str, str, Overhead]] = []
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         for version in settings.deployed_versions():
-            envs = environments(function_environment(settings, version), version.service)
+            envs = environments(version.variables, version.service)
             # Loaded active, the module's own lifecycle wrapper is the identity: bare handler.
             bare = load_handler(version.service, version.key, envs["active"]).handler
             path = f"/{version.service}/{version.key}/predict"

@@ -1,5 +1,5 @@
 """Deployment bytes: each function's package per stack, zipped exactly as the program uploads it
-(`zipped(package_contents(...))`), split into code, weights, runtime and lifecycle stamp, and the
+(`zipped(package_files(...))`), split into code, weights and runtime, and the
 dependency layer of each (runtime, architecture) the stack uses, its folder zipped the same way.
 
 Compressed bytes per part are the zip entries' compressed sizes; `zip` is the archive's own
@@ -19,25 +19,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.lifecycle import function_environment  # noqa: E402
 from components.packaging import (  # noqa: E402
-    LIFECYCLE_STAMP,
     RUNTIME_PACKAGE,
     layer_directory,
-    package_contents,
+    package_files,
     zipped,
 )
 from mlserve.offline import stack_files, stack_settings  # noqa: E402
 
-PARTS = ("code", "weights", "runtime", "stamp")
+PARTS = ("code", "weights", "runtime")
 LAYER_PARTS = ("pydantic_core", "pydantic", "aws_lambda_powertools")
 MB = 1024 * 1024
 
 
 def package_part(name: str) -> str:
     """Which part of a function package an archive path belongs to."""
-    if name == LIFECYCLE_STAMP:
-        return "stamp"
     if name.startswith(f"{RUNTIME_PACKAGE.name}/"):
         return "runtime"
     return "code" if name.endswith(".py") else "weights"
@@ -77,11 +73,10 @@ def main() -> None:
         settings = stack_settings(stack)
         print(f"stack {stack}: function packages (bytes, zipped as uploaded)")
         print(f"{'function':<24} {'total':>8} {'code':>7} {'weights':>8} {'runtime':>8} "
-              f"{'stamp':>6} {'zip':>6} {'files':>5} {'unzipped':>9}")  # fmt: skip
+              f"{'zip':>6} {'files':>5} {'unzipped':>9}")  # fmt: skip
         for version in settings.deployed_versions():
             assert version.code is not None
-            environment = function_environment(settings, version)
-            data = zipped(package_contents(settings.project_root, version.code, environment))
+            data = zipped(package_files(settings.project_root, version.code))
             sizes = split(data)
             print(
                 f"{version.function_name:<24} {sizes['total']:>8} "

@@ -42,9 +42,10 @@ class DependencyLayers(pulumi.ComponentResource):
                 ),
                 compatible_runtimes=[runtime],
                 compatible_architectures=[architecture],
-                # A pinned (rollback) function version keeps using the layer it was published
-                # with, so older layer versions are kept rather than deleted on change.
-                skip_destroy=True,
+                # Replaced layer versions are deleted (no skip_destroy): AWS keeps a deleted
+                # layer version available to every function version that already uses it, so a
+                # pinned (rollback) version still runs; only new function versions could not
+                # use it, and the program publishes those with the current layer.
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.arns[(runtime, architecture)] = layer.arn

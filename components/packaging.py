@@ -2,74 +2,95 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
-import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pulumi
 
 RUNTIME_PACKAGE = Path("services/runtime/mlserve_runtime")
-LAYER_REQUIREMENTS = Path("services/requirements.txt")
-LIFECYCLE_STAMP = "mlserve_lifecycle.json"
+LAYER_REQUIREMENTS = Path("services/requirements.in")
+LAYER_LOCKS = Path("services/locks")
+LOCK_COMMAND = "python -m mlserve layer lock"
 SKIPPED_PARTS = {"__pycache__", "tests", ".pytest_cache"}
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+ARCHITECTURES = tuple(PLATFORMS)
+# Lambda extracts a package as root and runs the code as another user: every file must be
+# readable by others (0644, 0755 for executables) and every folder searchable (0755).
+FILE_MODE = 0o100644
+EXECUTABLE_MODE = 0o100755
+FOLDER_MODE = 0o040755
+UNIX = 3  # ZipInfo.create_system: the mode in external_attr is a Unix mode
+MSDOS_DIRECTORY = 0x10
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same bytes on every build
 
 
-def package_contents(
-    project_root: Path, code: Path, environment: dict[str, str]
-) -> dict[str, Path | str]:
-    """Every file of a version's zip by archive path: its code folder and the shared runtime (as
-    paths), and a stamp of its environment (as text).
+def package_files(project_root: Path, code: Path) -> dict[str, Path]:
+    """Every file of a version's zip by archive path: its code folder and the shared runtime.
 
-    The stamp makes the code hash follow the lifecycle: a lifecycle change is an environment
-    change, and the Lambda provider only publishes a new version for some configuration changes,
-    so without the stamp the alias could keep serving a version with the old lifecycle.
+    Nothing of the stack goes in: the environment and lifecycle live only in the function's
+    configuration, so every stack deploys the same bytes for the same code.
     """
-    files: dict[str, Path | str] = {
-        path.relative_to(code).as_posix(): path for path in _source_files(code)
-    }
+    files = {path.relative_to(code).as_posix(): path for path in _source_files(code)}
     runtime = project_root / RUNTIME_PACKAGE
     for path in _source_files(runtime):
         files[f"{RUNTIME_PACKAGE.name}/{path.relative_to(runtime).as_posix()}"] = path
-    files[LIFECYCLE_STAMP] = json.dumps(environment, sort_keys=True, indent=2) + "\n"
     return dict(sorted(files.items()))
 
 
-def built_package(project_root: Path, contents: dict[str, Path | str]) -> Path:
+def built_package(project_root: Path, files: dict[str, Path]) -> Path:
     """The package as a reproducible zip under build/packages/, named by a hash of its entries, so
-    the engine hashes and uploads exactly these bytes and an unchanged version is not rezipped."""
+    the engine uploads exactly these bytes and an unchanged version is not rezipped."""
     digest = hashlib.sha256()
-    for name, item in contents.items():
-        data = _entry_bytes(item)
-        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    for name, path in files.items():
+        data = path.read_bytes()
+        digest.update(f"{name}\0{_mode(path):o}\0{len(data)}\0".encode() + data)
     target = project_root / "build" / "packages" / f"{digest.hexdigest()[:24]}.zip"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_suffix(f".{os.getpid()}.partial")
-        staging.write_bytes(zipped(contents))
+        staging.write_bytes(zipped(files))
         staging.replace(target)
     return target
 
 
-def zipped(contents: dict[str, Path | str]) -> bytes:
-    """The package zipped the way it is uploaded, to measure and inspect it."""
+def zipped(files: dict[str, Path]) -> bytes:
+    """The package zipped the way it is uploaded: sorted entries, a fixed time, Unix modes that
+    Lambda's unprivileged user can read, and an entry for every folder."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, item in contents.items():
-            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # reproducible
-            archive.writestr(entry, _entry_bytes(item), compress_type=zipfile.ZIP_DEFLATED)
+        written: set[str] = set()
+        for name, path in files.items():
+            for folder in reversed(PurePosixPath(name).parents[:-1]):
+                if str(folder) not in written:
+                    written.add(str(folder))
+                    archive.writestr(_entry(f"{folder}/", FOLDER_MODE), b"")
+            archive.writestr(_entry(name, _mode(path)), path.read_bytes())
     return buffer.getvalue()
 
 
-def _entry_bytes(item: Path | str) -> bytes:
-    """A package entry's content: a file's bytes, or the stamp's text as UTF-8."""
-    return item.read_bytes() if isinstance(item, Path) else item.encode()
+def code_sha256(package: Path) -> str:
+    """The package's hash as Lambda reports it (`CodeSha256`: base64 of the SHA-256)."""
+    return base64.b64encode(hashlib.sha256(package.read_bytes()).digest()).decode()
+
+
+def _entry(name: str, mode: int) -> zipfile.ZipInfo:
+    entry = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+    entry.create_system = UNIX
+    entry.external_attr = mode << 16 | (MSDOS_DIRECTORY if stat.S_ISDIR(mode) else 0)
+    entry.compress_type = zipfile.ZIP_STORED if stat.S_ISDIR(mode) else zipfile.ZIP_DEFLATED
+    return entry
+
+
+def _mode(path: Path) -> int:
+    return EXECUTABLE_MODE if path.stat().st_mode & 0o111 else FILE_MODE
 
 
 def _source_files(folder: Path) -> list[Path]:
@@ -82,34 +103,54 @@ def _source_files(folder: Path) -> list[Path]:
     )
 
 
+def layer_lock(project_root: Path, runtime: str, architecture: str) -> Path:
+    """The hash-pinned lock of the layer for one Lambda runtime and architecture."""
+    return project_root / LAYER_LOCKS / f"{runtime}-{architecture}.txt"
+
+
+def layer_lock_digest(project_root: Path, runtime: str, architecture: str) -> str:
+    """The sha256 of the layer's lock: the same lock always builds the same layer."""
+    lock = layer_lock(project_root, runtime, architecture)
+    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "no lock"
+
+
 def layer_directory(project_root: Path, runtime: str, architecture: str) -> Path:
     """The built dependency layer for a runtime and architecture; builds it when missing.
 
-    Wheels are chosen for Lambda's platform (manylinux, the runtime's Python, the architecture),
-    never for this machine, so compiled packages such as pydantic-core load in Lambda.
+    It installs exactly the lock's distributions, each checked against its hash, as wheels for
+    Lambda's platform (manylinux, the runtime's Python, the architecture), never for this
+    machine, so compiled packages such as pydantic-core load in Lambda and every build of the
+    same lock gives the same layer.
     """
-    requirements = project_root / LAYER_REQUIREMENTS
-    digest = hashlib.sha256(
-        requirements.read_bytes() + f"{runtime}/{architecture}".encode()
-    ).hexdigest()[:12]
+    lock = layer_lock(project_root, runtime, architecture)
+    if not lock.is_file():
+        raise pulumi.RunError(
+            f"no lock for the dependency layer of {runtime}/{architecture} "
+            f"({lock.relative_to(project_root)}); run `{LOCK_COMMAND}` and commit the result"
+        )
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
     target = project_root / "build" / "layers" / f"{runtime}-{architecture}-{digest}"
     if (target / "python").is_dir():
         return target
-    staging = target.with_name(target.name + ".partial")
+    staging = target.with_name(f"{target.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-        "--platform", PLATFORMS[architecture],
+        "--no-compile", "--no-deps", "--require-hashes", "--only-binary=:all:",
+        "--implementation", "cp", "--platform", PLATFORMS[architecture],
         "--python-version", runtime.removeprefix("python"),
         "--target", str(staging / "python"),
-        "--requirement", str(requirements),
+        "--requirement", str(lock),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
         raise pulumi.RunError(
             f"building the dependency layer for {runtime}/{architecture} from "
-            f"{LAYER_REQUIREMENTS} failed:\n{result.stderr.strip()}"
+            f"{lock.relative_to(project_root)} failed:\n{result.stderr.strip()}"
         )
-    staging.rename(target)
+    try:
+        staging.rename(target)
+    except OSError:  # another run built the same lock meanwhile: keep its identical result
+        shutil.rmtree(staging, ignore_errors=True)
     return target

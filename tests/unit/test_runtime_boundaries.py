@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from tests.functional.events import SERVICES
+from tests.support.events import SERVICES
 
 RUNTIME = SERVICES / "runtime" / "mlserve_runtime"
 VERSION_FOLDERS = sorted(path.parent for path in SERVICES.glob("*/v*/app.py"))
@@ -86,13 +86,34 @@ def test_given_lambda_code_when_its_imports_are_read_then_only_stdlib_layer_and_
 
 
 def test_given_layer_requirements_when_read_then_they_pin_what_the_tests_ran_against() -> None:
-    # GIVEN services/requirements.txt, the source of the dependency layer
-    lines = (SERVICES / "requirements.txt").read_text().split()
+    # GIVEN services/requirements.in, the source of the dependency layer's locks
+    lines = (SERVICES / "requirements.in").read_text().split()
     pins = dict(line.split("==") for line in lines)
     # THEN it pins exactly powertools and pydantic, at the versions installed here
     assert set(pins) == LAYER
     for name, version in pins.items():
         assert importlib.metadata.version(name) == version
+
+
+@pytest.mark.parametrize("lock", sorted((SERVICES / "locks").glob("*.txt")), ids=lambda p: p.stem)
+def test_given_layer_lock_when_read_then_every_distribution_is_pinned_with_hashes(
+    lock: Path,
+) -> None:
+    # GIVEN one (runtime, architecture) lock of the layer
+    requirements = [
+        line for line in lock.read_text().splitlines() if line and not line.startswith((" ", "#"))
+    ]
+    top_level = dict(
+        line.split("==") for line in (SERVICES / "requirements.in").read_text().split()
+    )
+    pinned = {}
+    for line in requirements:
+        name, _, rest = line.partition("==")
+        pinned[name] = rest.split()[0]
+        # THEN every distribution is an exact pin followed by its hashes (--require-hashes)
+        assert rest.rstrip(" \\") and line.endswith("\\"), line
+    assert {name: pinned[name] for name in top_level} == top_level
+    assert lock.read_text().count("--hash=sha256:") >= len(requirements)
 
 
 @pytest.mark.parametrize("folder", VERSION_FOLDERS, ids=lambda f: f"{f.parent.name}-{f.name}")
