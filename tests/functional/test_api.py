@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mlserve.offline import ACCOUNT_ID, ProgramRun, run_program
-from tests.stacks import generated_config
+from tests.support.stacks import generated_config
 
 ROUTE = "aws:apigatewayv2/route:Route"
 INTEGRATION = "aws:apigatewayv2/integration:Integration"

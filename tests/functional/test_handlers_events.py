@@ -7,7 +7,7 @@ import json
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from tests.functional.events import http_api_event
+from tests.support.events import http_api_event
 
 TOP_LEVEL = {"version", "routeKey", "rawPath", "rawQueryString", "headers", "requestContext",
              "isBase64Encoded"}  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.functional.events import http_api_event, load_handler
+from tests.support.events import http_api_event, load_handler
 
 VERSIONS = [("churn", "v1"), ("churn", "v2"), ("sentiment", "v1"), ("sentiment", "v2")]
 HANDLERS = {version: load_handler(*version).handler for version in VERSIONS}

@@ -14,7 +14,7 @@ from mlserve_runtime import clock
 from mlserve_runtime.artifacts import contract_hash
 from mlserve_runtime.service import MAX_BODY_BYTES
 
-from tests.functional.events import SERVICES, header, http_api_event, load_handler, response_json
+from tests.support.events import SERVICES, header, http_api_event, load_handler, response_json
 
 CUSTOMER = {
     "monthly_charges": 99.5,
@@ -362,11 +362,10 @@ def test_given_a_batch_when_scored_by_sentiment_v2_then_each_text_scores_as_if_a
 
 def test_given_prod_stack_environment_when_churn_v1_answers_then_it_is_deprecated() -> None:
     # GIVEN the environment the program gives churn v1 in the prod stack
-    from components.lifecycle import function_environment
     from mlserve.offline import stack_settings
 
     settings = stack_settings("prod")
-    env = function_environment(settings, settings.services["churn"].versions["v1"])
+    env = settings.services["churn"].versions["v1"].variables
     module = load_handler("churn", "v1", env)
     clock.set_clock(lambda: BEFORE_SUNSET)
     # WHEN it answers a request

@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 
-from components.lifecycle import function_environment
 from components.settings import Settings, parse_settings
 from mlserve.local_api import LocalApi, main
 from mlserve.offline import PROJECT_ROOT
-from tests.functional.events import http_api_event
+from tests.support.events import http_api_event
 
 RUNTIME = PROJECT_ROOT / "services" / "runtime"
 TODAY = date(2026, 11, 27)
@@ -395,7 +394,7 @@ def test_given_each_version_when_invoked_then_own_process_env_and_modules(api: L
         environ = dict(seen["environ"])
         environ.pop("LC_CTYPE", None)  # set by the interpreter's C-locale coercion (PEP 538)
         assert environ == api.workers[version.logical_name].environment
-        expected = function_environment(settings, version)
+        expected = version.variables
         assert {k: v for k, v in environ.items() if k in expected} == expected
         extra = set(environ) - set(expected)
         assert extra == {

@@ -11,7 +11,7 @@ import pytest
 from mlserve.analyzer import Violation, analyze_run
 from mlserve.ledger import policy_config_from_stack_output
 from mlserve.offline import ProgramRun, run_program, stack_config
-from tests.stacks import Services, edited
+from tests.support.stacks import Services, edited
 
 BEFORE_SUNSETS = "2026-11-27"  # churn v1 deprecated, sunset 2027-06-30
 AFTER_SUNSETS = "2027-08-01"

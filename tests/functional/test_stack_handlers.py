@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.lifecycle import function_environment
 from mlserve.offline import stack_files, stack_settings
-from tests.functional.events import http_api_event, load_handler
+from tests.support.events import http_api_event, load_handler
 
 CASES = [
     (stack, version.service, version.key)
@@ -23,7 +22,7 @@ def test_given_stack_route_when_invoked_then_the_handler_serves_it(
     settings = stack_settings(stack)
     config = settings.services[service]
     version_settings = config.versions[version]
-    module = load_handler(service, version, function_environment(settings, version_settings))
+    module = load_handler(service, version, version_settings.variables)
     for route in config.all_routes:
         path = f"{version_settings.base_path}{route.path}"
         event = http_api_event(route.method, path, json_body={} if route.method == "POST" else None)

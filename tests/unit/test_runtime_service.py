@@ -21,7 +21,7 @@ from mlserve_runtime.lifecycle import DeploymentError
 from mlserve_runtime.service import MAX_BODY_BYTES, model_handler
 from pydantic import BaseModel, ConfigDict, Field
 
-from tests.functional.events import header, http_api_event, response_json
+from tests.support.events import header, http_api_event, response_json
 
 CARD = ModelCard(name="echo", trained_on="2026-11-27", digest="sha256:" + "0" * 64)
 DEPRECATED = {
