@@ -7,7 +7,6 @@ import gc
 import pulumi
 
 from components.dependency_layers import DependencyLayers, DependencyLayersArgs
-from components.lifecycle import ledger_entry
 from components.model_service import ModelService, ModelServiceArgs
 from components.settings import load_settings
 from components.versioned_api import VersionedApi, VersionedApiArgs
@@ -28,28 +27,17 @@ services = {
 }
 api = VersionedApi("api", VersionedApiArgs(settings=settings, services=services))
 
-deployed = {
-    (key, version): function
-    for key, service in services.items()
-    for version, function in service.versions.items()
-}
-pulumi.export(
-    "versions",
-    {
-        key: {
-            version.key: ledger_entry(
-                version,
-                deployed[(key, version.key)].served_version if version.deployed else None,
-            )
-            for version in service.versions.values()
-        }
-        for key, service in settings.services.items()
-    },
-)
+pulumi.export("versions", {key: service.ledger for key, service in services.items()})
 pulumi.export(
     "functions",
-    {f"{key}/{version}": function.alias.arn for (key, version), function in deployed.items()},
+    {
+        f"{key}/{version}": function.alias.arn
+        for key, service in services.items()
+        for version, function in service.versions.items()
+    },
 )
 pulumi.export("apiUrl", api.url)
 pulumi.export("endpoints", api.endpoints)
 pulumi.export("consumerPolicies", api.consumer_policies)
+if api.domain_target is not None:
+    pulumi.export("domainTarget", api.domain_target)

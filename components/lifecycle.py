@@ -1,45 +1,36 @@
-"""What a version's lifecycle means for its function environment and for the ledger output."""
+"""A version's entry in the `versions` output: the ledger later deployments are judged by."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from components.settings import Settings, VersionSettings
+from components.settings import VersionSettings
 
 
-def function_environment(settings: Settings, version: VersionSettings) -> dict[str, str]:
-    """The environment variables a version's function gets; the local API sets the same ones."""
-    environment = {
-        **version.environment,
-        "MLSERVE_SERVICE": version.service,
-        "MLSERVE_VERSION": version.key,
-        "MLSERVE_ENVIRONMENT": settings.environment,
-        "MLSERVE_LIFECYCLE": version.status,
-        "POWERTOOLS_SERVICE_NAME": version.service,
-    }
-    if version.deprecated_on is not None:
-        environment["MLSERVE_DEPRECATED_ON"] = version.deprecated_on.isoformat()
-    if version.sunset_on is not None:
-        environment["MLSERVE_SUNSET_ON"] = version.sunset_on.isoformat()
-    if version.successor is not None:
-        environment["MLSERVE_SUCCESSOR_PATH"] = f"/{version.service}/{version.successor}"
-    if settings.api.docs_url is not None:
-        environment["MLSERVE_DOCS_URL"] = (
-            f"{settings.api.docs_url.rstrip('/')}/{version.service}/{version.key}"
-        )
-    return environment
-
-
-def ledger_entry(version: VersionSettings, lambda_version: Any = None) -> dict[str, Any]:
+def ledger_entry(
+    version: VersionSettings,
+    served: Any = None,
+    published: Any = None,
+    code_sha256: str | None = None,
+    revision: str | None = None,
+) -> dict[str, Any]:
     """One version's entry of the `versions` output, the ledger later deployments are checked
-    against; `lambda_version` is the served version (an Output), absent for retired ones."""
+    against. For a deployed version: `served` is the version its alias serves and `published`
+    the function's newest published version (both Outputs), `code_sha256` its package hash and
+    `revision` the digest of what makes the provider publish (see function_revision)."""
     entry: dict[str, Any] = {
         "function": version.function_name,
         "alias": version.alias_name,
         "status": version.status,
     }
-    if lambda_version is not None:
-        entry["lambdaVersion"] = str(version.pin) if version.pin is not None else lambda_version
+    if served is not None:
+        entry["lambdaVersion"] = served
+    if published is not None:
+        entry["publishedVersion"] = published
+    if code_sha256 is not None:
+        entry["codeSha256"] = code_sha256
+    if revision is not None:
+        entry["revision"] = revision
     entry["pinned"] = version.pin is not None
     if version.deprecated_on is not None:
         entry["deprecatedOn"] = version.deprecated_on.isoformat()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
+from components.lifecycle import ledger_entry
 from components.settings import ServiceSettings, Settings
 from components.versioned_function import VersionedFunction, VersionedFunctionArgs
 
@@ -25,6 +27,8 @@ class ModelService(pulumi.ComponentResource):
 
     versions: dict[str, VersionedFunction]
     """The deployed versions by key (`v2`)."""
+    ledger: dict[str, dict[str, Any]]
+    """Every version's ledger entry (retired ones included), for the `versions` output."""
 
     def __init__(
         self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None
@@ -41,5 +45,19 @@ class ModelService(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for version in args.service.deployed_versions
+        }
+        self.ledger = {
+            version.key: (
+                ledger_entry(
+                    version,
+                    served=deployed.served_version,
+                    published=deployed.function.version,
+                    code_sha256=deployed.code_sha256,
+                    revision=deployed.revision,
+                )
+                if (deployed := self.versions.get(version.key)) is not None
+                else ledger_entry(version)
+            )
+            for version in args.service.versions.values()
         }
         self.register_outputs({})

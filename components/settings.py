@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -25,9 +27,13 @@ VERSION_KEY = re.compile(r"^v[1-9][0-9]*$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 NAME_PREFIX = re.compile(r"^[a-z0-9-]{0,32}$")
 ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~-]+)+$")
+ROUTE_PATH_LIMIT = 128  # characters of a route's path below /<service>/v<N>
+HOSTED_ZONE_ID = r"^Z[0-9A-Z]{1,31}$"
+CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,64}$")
 PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-ENV_VAR_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
+ENV_VAR_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]+$")  # Lambda's pattern: 2 characters or more
+ENVIRONMENT_LIMIT = 4096  # bytes of all of a function's variable names and values (Lambda quota)
 RESERVED_ROUTES = ("GET /health", "GET /metadata")
 RESERVED_ENV_PREFIXES = ("MLSERVE_", "AWS_", "POWERTOOLS_")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
@@ -105,7 +111,8 @@ class RawThrottle(_Raw):
 
 class RawDomain(_Raw):
     name: StrictStr = Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-    certificateArn: StrictStr = Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/")
+    certificateArn: StrictStr = Field(pattern=CERTIFICATE_ARN.pattern)
+    hostedZoneId: StrictStr | None = Field(default=None, pattern=HOSTED_ZONE_ID)
 
 
 class RawApi(_Raw):
@@ -176,6 +183,9 @@ class VersionSettings(_Frozen):
     timeout_seconds: int
     function_name: str
     alias_name: str
+    variables: dict[str, str]
+    """The function's whole environment: the version's own variables plus the MLSERVE_* facts
+    the runtime reads (the local API sets exactly these too)."""
 
     @property
     def deployed(self) -> bool:
@@ -223,6 +233,7 @@ class ApiSettings(_Frozen):
     throttle_rate_limit: float
     domain_name: str | None
     certificate_arn: str | None
+    hosted_zone_id: str | None
     docs_url: str | None
 
 
@@ -231,6 +242,7 @@ class Settings(_Frozen):
 
     project_root: Path
     stack: str
+    region: str | None
     environment: str
     name_prefix: str
     deprecation_window_days: int
@@ -239,6 +251,14 @@ class Settings(_Frozen):
     api: ApiSettings
     services: dict[str, ServiceSettings]
     warnings: tuple[str, ...]
+    secret_keys: frozenset[str] = frozenset()
+    """The `mlserve:*` keys the stack stores as Pulumi secrets."""
+
+    @property
+    def environment_is_secret(self) -> bool:
+        """Whether a key the function environment is built from is a secret, so the environment
+        must be registered as a secret output."""
+        return bool(self.secret_keys)
 
     def versions(self) -> list[VersionSettings]:
         """Every version of every service, retired ones included."""
@@ -259,7 +279,7 @@ def alias_name(environment: str, version: str) -> str:
     return f"{environment}_{version}"
 
 
-def _path(*parts: object) -> str:
+def key_path(*parts: object) -> str:
     """The key path as users see it in the stack file: `mlserve:services.churn.versions.v2`;
     a key that is not a plain word is quoted, e.g. `mlserve:services["my model"]`."""
     path = "mlserve:"
@@ -276,13 +296,30 @@ def _describe(error: Any) -> str:
     loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
     # pydantic adds the union member name (`float`, `int`) to the location of union errors
     loc = [part for part in loc if part not in {"float", "int", "str"}]
-    where = _path(*loc) if loc else "mlserve"
+    where = key_path(*loc) if loc else "mlserve"
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"{where}: unknown key; remove it or check its spelling against the README"
     if kind == "missing":
         return f"{where}: required key is missing"
-    return f"{where}: {error['msg']} (got {error.get('input')!r})"
+    return f"{where}: {error['msg']} (got {shown(error.get('input'), *loc[:1])})"
+
+
+_SECRET_KEYS: ContextVar[frozenset[str]] = ContextVar("secret_keys", default=frozenset())
+
+
+def shown(value: Any, key: str) -> str:
+    """A config value as an error message may echo it: never the value of a secret key."""
+    return "[secret]" if f"mlserve:{key}" in _SECRET_KEYS.get() else repr(value)
+
+
+@contextmanager
+def _secrets(keys: frozenset[str]) -> Iterator[None]:
+    token = _SECRET_KEYS.set(keys)
+    try:
+        yield
+    finally:
+        _SECRET_KEYS.reset(token)
 
 
 def _parse_raw(raw: Mapping[str, Any]) -> RawStack:
@@ -298,13 +335,32 @@ def _parse_raw(raw: Mapping[str, Any]) -> RawStack:
 
 
 def parse_settings(
-    raw: Mapping[str, Any], *, stack: str, project_root: Path, today: date
+    raw: Mapping[str, Any],
+    *,
+    stack: str,
+    project_root: Path,
+    today: date,
+    region: str | None = None,
+    secret_keys: frozenset[str] = frozenset(),
 ) -> Settings:
     """Turn the raw `mlserve:*` config (keys without the `mlserve:` prefix) into settings.
 
-    Pure: the stack name, project root and today's date are arguments, so tests pin all three.
-    Raises ConfigError listing every problem found.
+    Pure: the stack name, project root, today's date, the stack's AWS region and which keys are
+    secrets (`mlserve:services`) are arguments, so tests pin them all. Raises ConfigError listing
+    every problem found; a problem never echoes the value of a secret key.
     """
+    with _secrets(frozenset(secret_keys)):
+        return _parse_settings(raw, stack, project_root, today, region, frozenset(secret_keys))
+
+
+def _parse_settings(
+    raw: Mapping[str, Any],
+    stack: str,
+    project_root: Path,
+    today: date,
+    region: str | None,
+    secret_keys: frozenset[str],
+) -> Settings:
     stack_raw = _parse_raw(raw)
     problems: list[str] = []
     warnings: list[str] = []
@@ -313,12 +369,14 @@ def parse_settings(
     if not ENVIRONMENT.fullmatch(environment):
         where = "mlserve:environment" if stack_raw.environment is not None else "stack name"
         problems.append(
-            f"{where}: {environment!r} cannot name aliases; use lowercase letters, digits and "
+            f"{where}: {shown(environment, 'environment')} cannot name aliases; use lowercase "
+            "letters, digits and "
             f"'-' (1-32 characters, starting with a letter), e.g. set mlserve:environment: prod"
         )
     if not NAME_PREFIX.fullmatch(stack_raw.namePrefix):
         problems.append(
-            f"mlserve:namePrefix: {stack_raw.namePrefix!r} is not allowed; use up to 32 "
+            f"mlserve:namePrefix: {shown(stack_raw.namePrefix, 'namePrefix')} is not allowed; "
+            "use up to 32 "
             "lowercase letters, digits and '-', e.g. 'dev-'"
         )
     if stack_raw.logRetentionDays not in LOG_RETENTION_DAYS:
@@ -337,13 +395,16 @@ def parse_settings(
             services[service_key] = service
 
     _check_quotas(services, stack_raw.api.routeQuota, problems)
+    domain = stack_raw.api.domain
+    if domain is not None:
+        _check_certificate_region(domain, region, problems)
     if problems:
         raise ConfigError(problems)
 
-    domain = stack_raw.api.domain
     return Settings(
         project_root=project_root,
         stack=stack,
+        region=region,
         environment=environment,
         name_prefix=stack_raw.namePrefix,
         deprecation_window_days=stack_raw.deprecationWindowDays,
@@ -355,10 +416,24 @@ def parse_settings(
             throttle_rate_limit=float(stack_raw.api.throttle.rateLimit),
             domain_name=domain.name if domain else None,
             certificate_arn=domain.certificateArn if domain else None,
+            hosted_zone_id=domain.hostedZoneId if domain else None,
             docs_url=stack_raw.api.docsUrl,
         ),
         services=dict(sorted(services.items())),
         warnings=tuple(warnings),
+        secret_keys=secret_keys,
+    )
+
+
+def _check_certificate_region(domain: RawDomain, region: str | None, problems: list[str]) -> None:
+    """A regional custom domain needs its ACM certificate in the API's own region."""
+    match = CERTIFICATE_ARN.fullmatch(domain.certificateArn)
+    if match is None or region is None or match.group(1) == region:
+        return
+    problems.append(
+        f"mlserve:api.domain.certificateArn: the certificate is in {match.group(1)}, but the "
+        f"stack deploys to {region} (aws:region); a regional custom domain needs a certificate "
+        f"issued or imported in ACM in {region}"
     )
 
 
@@ -374,7 +449,7 @@ def _service(
 ) -> ServiceSettings | None:
     if not SERVICE_KEY.fullmatch(key):
         problems.append(
-            f"{_path('services', key)}: service key {key!r} is not allowed; use 1-40 lowercase "
+            f"{key_path('services', key)}: service key {key!r} is not allowed; use 1-40 lowercase "
             "letters, digits and '-', starting with a letter (e.g. churn, fraud-score)"
         )
         return None
@@ -383,7 +458,7 @@ def _service(
     for version_key, version_raw in raw.versions.items():
         if not VERSION_KEY.fullmatch(version_key):
             problems.append(
-                f"{_path('services', key, 'versions', version_key)}: version key "
+                f"{key_path('services', key, 'versions', version_key)}: version key "
                 f"{version_key!r} is not allowed; use v1, v2, ... (^v[1-9][0-9]*$)"
             )
             continue
@@ -407,22 +482,33 @@ def _service(
 def _routes(service: str, raw_routes: list[str], problems: list[str]) -> tuple[Route, ...]:
     routes: list[Route] = []
     for index, text in enumerate(raw_routes):
-        where = _path("services", service, "routes", index)
+        where = key_path("services", service, "routes", index)
         if not ROUTE.fullmatch(text):
             problems.append(
-                f"{where}: {text!r} is not 'METHOD /path'; use an HTTP method in capitals, one "
+                f"{where}: {shown(text, 'services')} is not 'METHOD /path'; use an HTTP method "
+                "in capitals, one "
                 "space, and a path of letters, digits, '.', '_', '~', '-' (e.g. 'POST /predict')"
             )
         elif text in RESERVED_ROUTES:
-            problems.append(f"{where}: {text!r} is reserved; every version answers it already")
+            problems.append(
+                f"{where}: {shown(text, 'services')} is reserved; every version answers it already"
+            )
         elif any(route.key == text for route in routes):
-            problems.append(f"{where}: duplicate route {text!r}; list each route once")
+            problems.append(
+                f"{where}: duplicate route {shown(text, 'services')}; list each route once"
+            )
+        elif len(text.split(" ", 1)[1]) > ROUTE_PATH_LIMIT:
+            problems.append(
+                f"{where}: the path has {len(text.split(' ', 1)[1])} characters; keep a route's "
+                f"path within {ROUTE_PATH_LIMIT}"
+            )
         else:
             method, path = text.split(" ", 1)
             route = Route(method=method, path=path)
             if any(other.slug == route.slug for other in routes):
                 problems.append(
-                    f"{where}: {text!r} differs from another route only in punctuation; "
+                    f"{where}: {shown(text, 'services')} differs from another route only in "
+                    "punctuation; "
                     "resource names would collide, rename one of them"
                 )
             routes.append(route)
@@ -459,7 +545,30 @@ def _version(
         timeout_seconds=raw.timeoutSeconds or service_raw.timeoutSeconds,
         function_name=function_name(stack_raw.namePrefix, service, key),
         alias_name=alias_name(environment, key),
+        variables=_function_variables(service, key, raw, environment, stack_raw.api.docsUrl),
     )
+
+
+def _function_variables(
+    service: str, key: str, raw: RawVersion, environment: str, docs_url: str | None
+) -> dict[str, str]:
+    variables = {
+        **raw.environment,
+        "MLSERVE_SERVICE": service,
+        "MLSERVE_VERSION": key,
+        "MLSERVE_ENVIRONMENT": environment,
+        "MLSERVE_LIFECYCLE": raw.status,
+        "POWERTOOLS_SERVICE_NAME": service,
+    }
+    if raw.deprecatedOn is not None:
+        variables["MLSERVE_DEPRECATED_ON"] = raw.deprecatedOn.isoformat()
+    if raw.sunsetOn is not None:
+        variables["MLSERVE_SUNSET_ON"] = raw.sunsetOn.isoformat()
+    if raw.successor is not None:
+        variables["MLSERVE_SUCCESSOR_PATH"] = f"/{service}/{raw.successor}"
+    if docs_url is not None:
+        variables["MLSERVE_DOCS_URL"] = f"{docs_url.rstrip('/')}/{service}/{key}"
+    return variables
 
 
 def _check_version(
@@ -472,7 +581,7 @@ def _check_version(
     warnings: list[str],
 ) -> None:
     def at(*keys: str) -> str:
-        return _path("services", version.service, "versions", version.key, *keys)
+        return key_path("services", version.service, "versions", version.key, *keys)
 
     if len(version.function_name) > FUNCTION_NAME_LIMIT:
         problems.append(
@@ -501,9 +610,19 @@ def _check_version(
     for name in version.environment:
         if not ENV_VAR_NAME.fullmatch(name) or name.startswith(RESERVED_ENV_PREFIXES):
             problems.append(
-                f"{at('environment', name)}: {name!r} is not allowed; use letters, digits and "
-                f"'_' and none of the reserved prefixes {', '.join(RESERVED_ENV_PREFIXES)}"
+                f"{at('environment', name)}: {name!r} is not allowed; use a letter, then letters, "
+                f"digits and '_' (2 characters or more) and none of the reserved prefixes "
+                f"{', '.join(RESERVED_ENV_PREFIXES)}"
             )
+    size = sum(
+        len(name.encode()) + len(value.encode()) for name, value in version.variables.items()
+    )
+    if version.deployed and size > ENVIRONMENT_LIMIT:
+        problems.append(
+            f"{at('environment')}: the function's variables (with the MLSERVE_* ones the program "
+            f"adds) take {size} bytes; Lambda allows {ENVIRONMENT_LIMIT} in all. Move large "
+            "values into the code folder or a parameter store"
+        )
     if version.deployed:
         _check_code(version, project_root, at, problems)
     _check_successor(version, versions, at, problems)
@@ -527,10 +646,10 @@ def _check_code(version: VersionSettings, project_root: Path, at: Any, problems:
             f"{at('code')}: {version.code} is outside the project; give a relative path"
         )
         return
-    shown = folder.relative_to(project_root.resolve())
+    relative = folder.relative_to(project_root.resolve())
     if not folder.is_dir():
         problems.append(
-            f"{at('code')}: folder {shown} does not exist; give the version's handler folder "
+            f"{at('code')}: folder {relative} does not exist; give the version's handler folder "
             "relative to the project root"
         )
         return
@@ -538,8 +657,9 @@ def _check_code(version: VersionSettings, project_root: Path, at: Any, problems:
     module_file = folder / (module.replace(".", "/") + ".py")
     if not module or not function or not module_file.is_file():
         problems.append(
-            f"{at('handler')}: {version.handler!r} does not name a function in a module of "
-            f"{shown}; use 'module.function', e.g. app.handler"
+            f"{at('handler')}: {shown(version.handler, 'services')} does not name a function "
+            "in a module of "
+            f"{relative}; use 'module.function', e.g. app.handler"
         )
 
 
@@ -551,17 +671,18 @@ def _check_successor(
     successor = versions.get(version.successor)
     if successor is None:
         problems.append(
-            f"{at('successor')}: {version.successor!r} is not a version of "
+            f"{at('successor')}: {shown(version.successor, 'services')} is not a version of "
             f"{version.service}; use one of {', '.join(versions)}"
         )
     elif successor.major <= version.major:
         problems.append(
-            f"{at('successor')}: {version.successor!r} is not a higher major than "
+            f"{at('successor')}: {shown(version.successor, 'services')} is not a higher major than "
             f"{version.key}; a successor must be newer"
         )
     elif version.status == "deprecated" and not successor.deployed:
         problems.append(
-            f"{at('successor')}: {version.successor!r} is retired; callers must be sent to a "
+            f"{at('successor')}: {shown(version.successor, 'services')} is retired; callers "
+            "must be sent to a "
             "version that answers"
         )
 
@@ -646,11 +767,11 @@ def _consumers(
 ) -> tuple[Consumer, ...]:
     consumers: list[Consumer] = []
     for index, consumer in enumerate(raw.consumers):
-        where = _path("services", service, "consumers", index)
+        where = key_path("services", service, "consumers", index)
         match = ROLE_ARN.fullmatch(consumer.role)
         if not match:
             problems.append(
-                f"{where}.role: {consumer.role!r} is not an IAM role ARN "
+                f"{where}.role: {shown(consumer.role, 'services')} is not an IAM role ARN "
                 "(arn:aws:iam::<12-digit account>:role/<name>)"
             )
             continue
@@ -658,12 +779,14 @@ def _consumers(
             version = versions.get(version_key)
             if version is None:
                 problems.append(
-                    f"{where}.versions: {version_key!r} is not a version of {service}; use one "
+                    f"{where}.versions: {shown(version_key, 'services')} is not a version of "
+                    f"{service}; use one "
                     f"of {', '.join(versions)}"
                 )
             elif not version.deployed:
                 problems.append(
-                    f"{where}.versions: {version_key!r} is retired and has no routes; remove it"
+                    f"{where}.versions: {shown(version_key, 'services')} is retired and has no "
+                    "routes; remove it"
                 )
         consumers.append(
             Consumer(
@@ -674,7 +797,7 @@ def _consumers(
         )
     if consumers and raw.auth != "iam":
         problems.append(
-            f"{_path('services', service, 'consumers')}: consumers need auth: iam; without it "
+            f"{key_path('services', service, 'consumers')}: consumers need auth: iam; without it "
             "every route is public and a consumer grant means nothing"
         )
     return tuple(consumers)
@@ -712,7 +835,7 @@ def decode_engine_config(config: Mapping[str, str]) -> dict[str, Any]:
         try:
             raw[key] = json.loads(value)
         except json.JSONDecodeError:
-            problems.append(f"{full_key}: {value!r} is not a valid value; check the YAML")
+            problems.append(f"{full_key}: not a valid value (JSON expected); check the YAML")
     if problems:
         raise ConfigError(problems)
     return raw
@@ -729,18 +852,49 @@ def today_utc() -> date:
         raise ConfigError([f"MLSERVE_TODAY: {pinned!r} is not a date; use YYYY-MM-DD"]) from None
 
 
+def settings_from_engine_config(
+    config: Mapping[str, Any],
+    *,
+    stack: str,
+    project_root: Path,
+    today: date,
+    secret_keys: frozenset[str] = frozenset(),
+) -> Settings:
+    """Settings from config as the engine hands it over (`project:key` -> string, objects
+    JSON-encoded), with the stack's AWS region from `aws:region` (else AWS_REGION)."""
+    region = config.get("aws:region") or os.environ.get("AWS_REGION")
+    return parse_settings(
+        decode_engine_config(config),
+        stack=stack,
+        project_root=project_root,
+        today=today,
+        region=region if isinstance(region, str) else None,
+        secret_keys=frozenset(key for key in secret_keys if key.startswith("mlserve:")),
+    )
+
+
 def load_settings() -> Settings:
     """The running stack's settings; a bad config stops the program with the problem list, before
     any resource is registered, and time-dependent lifecycle notes become warnings."""
     import pulumi
-    from pulumi.runtime.config import CONFIG, get_config_env
+    from pulumi.runtime.config import (
+        CONFIG,
+        get_config_env,
+        get_config_secret_keys_env,
+        is_config_secret,
+    )
 
+    config = {**get_config_env(), **CONFIG.get()}
+    secret_keys = frozenset(
+        key for key in config if is_config_secret(key) or key in get_config_secret_keys_env()
+    )
     try:
-        settings = parse_settings(
-            decode_engine_config({**get_config_env(), **CONFIG.get()}),
+        settings = settings_from_engine_config(
+            config,
             stack=pulumi.get_stack(),
             project_root=Path(__file__).resolve().parent.parent,
             today=today_utc(),
+            secret_keys=secret_keys,
         )
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None

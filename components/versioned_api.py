@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,25 @@ ACCESS_LOG_FORMAT = {
     "sourceIp": "$context.identity.sourceIp",
     "requestTime": "$context.requestTime",
 }
+
+
+STATEMENT_ID_LIMIT = 100  # aws.lambda_.Permission statement_id: ^[0-9A-Za-z_-]{1,100}$
+
+
+def statement_id(logical_name: str) -> str:
+    """A Lambda permission's statement id derived from its logical name: kept when it already fits
+    `^[0-9A-Za-z_-]{1,100}$`, else cleaned, shortened and told apart by a hash of the name.
+
+    Explicit rather than auto-named: pulumi-aws would append a random suffix to the logical name,
+    which for a consumer role (`ml.reader@team`) breaks the provider's own pattern check. None
+    equals an auto-named id it replaces (those end in "-" and 7 random characters), so the new
+    statement never collides with the old one while the engine replaces it.
+    """
+    cleaned = re.sub(r"[^0-9A-Za-z_-]", "-", logical_name)
+    if cleaned == logical_name and len(cleaned) <= STATEMENT_ID_LIMIT:
+        return cleaned
+    digest = hashlib.sha256(logical_name.encode()).hexdigest()[:10]
+    return f"{cleaned[: STATEMENT_ID_LIMIT - len(digest) - 1]}-{digest}"
 
 
 def route_key(version: VersionSettings, route: Route) -> str:
@@ -54,6 +75,8 @@ class VersionedApi(pulumi.ComponentResource):
     """Base URL of every deployed version by `service/vN`."""
     consumer_policies: pulumi.Output[dict[str, Any]]
     """Identity policies that roles in other accounts must attach, by role ARN and service."""
+    domain_target: pulumi.Output[dict[str, str]] | None
+    """Where the custom domain's DNS must point (regional target name and hosted zone id)."""
 
     def __init__(
         self, name: str, args: VersionedApiArgs, opts: pulumi.ResourceOptions | None = None
@@ -111,7 +134,9 @@ class VersionedApi(pulumi.ComponentResource):
         self.register_outputs({"url": self.url, "endpoints": self.endpoints})
 
     def _base_url(self, name: str, settings: Settings, stage: aws.apigatewayv2.Stage) -> Any:
-        """The API endpoint, or a custom domain mapped to the stage so URLs survive a new API."""
+        """The API endpoint, or a custom domain mapped to the stage so URLs survive a new API,
+        with an alias record for it when the stack names the domain's hosted zone."""
+        self.domain_target = None
         if settings.api.domain_name is None or settings.api.certificate_arn is None:
             return self.api.api_endpoint
         domain = aws.apigatewayv2.DomainName(
@@ -131,6 +156,25 @@ class VersionedApi(pulumi.ComponentResource):
             stage=stage.id,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        target = domain.domain_name_configuration
+        self.domain_target = pulumi.Output.all(
+            targetDomainName=target.target_domain_name, hostedZoneId=target.hosted_zone_id
+        )
+        if settings.api.hosted_zone_id is not None:
+            aws.route53.Record(
+                f"{name}-domain-record",
+                zone_id=settings.api.hosted_zone_id,
+                name=settings.api.domain_name,
+                type="A",
+                aliases=[
+                    {
+                        "name": target.target_domain_name,
+                        "zone_id": target.hosted_zone_id,
+                        "evaluate_target_health": False,
+                    }
+                ],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         return pulumi.Output.concat("https://", domain.domain_name)
 
     def _routes(
@@ -164,6 +208,7 @@ class VersionedApi(pulumi.ComponentResource):
             )
             aws.lambda_.Permission(
                 f"{logical}-invoke",
+                statement_id=statement_id(f"{logical}-invoke"),
                 action="lambda:InvokeFunction",
                 function=function.function.name,
                 principal="apigateway.amazonaws.com",
@@ -193,8 +238,10 @@ class VersionedApi(pulumi.ComponentResource):
             role_name = consumer.role_arn.rsplit("/", 1)[1]
             grant = f"{service.key}-consumer-{consumer.account_id}-{role_name}"
             for version, function in zip(versions, functions, strict=True):
+                logical = f"{version.logical_name}-consumer-{consumer.account_id}-{role_name}"
                 aws.lambda_.Permission(
-                    f"{version.logical_name}-consumer-{consumer.account_id}-{role_name}",
+                    logical,
+                    statement_id=statement_id(logical),
                     action="lambda:InvokeFunction",
                     function=function.function.name,
                     principal=consumer.role_arn,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.lifecycle import function_environment
-from components.packaging import built_package, package_contents
-from components.settings import Settings, VersionSettings
+from components.packaging import built_package, code_sha256, layer_lock_digest, package_files
+from components.settings import Settings, VersionSettings, key_path
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,11 @@ class VersionedFunction(pulumi.ComponentResource):
     alias: aws.lambda_.Alias
     """The environment alias the API invokes; protected while the version is active."""
     served_version: pulumi.Output[str]
-    """The published version the alias serves: the pin when set, else the newest."""
+    """The published version the alias serves, as the alias reports it."""
+    code_sha256: str
+    """The package's CodeSha256 (base64 of its SHA-256), as Lambda will report it."""
+    revision: str
+    """A digest of everything whose change makes the provider publish a new Lambda version."""
 
     def __init__(
         self, name: str, args: VersionedFunctionArgs, opts: pulumi.ResourceOptions | None = None
@@ -71,8 +77,12 @@ class VersionedFunction(pulumi.ComponentResource):
             policy=log_group.arn.apply(_execution_policy),
             opts=child,
         )
-        environment = function_environment(settings, version)
-        contents = package_contents(settings.project_root, version.code, environment)
+        environment: Any = version.variables
+        if settings.environment_is_secret:
+            environment = pulumi.Output.secret(environment)
+        package = version_package(settings, version)
+        self.code_sha256 = code_sha256(package)
+        self.revision = function_revision(settings, version, self.code_sha256)
         self.function = aws.lambda_.Function(
             name,
             name=version.function_name,
@@ -83,7 +93,7 @@ class VersionedFunction(pulumi.ComponentResource):
             architectures=[version.architecture],
             memory_size=version.memory_mb,
             timeout=version.timeout_seconds,
-            code=pulumi.FileArchive(str(built_package(settings.project_root, contents))),
+            code=pulumi.FileArchive(str(package)),
             layers=[args.layer_arn],
             publish=True,
             environment={"variables": environment},
@@ -94,20 +104,29 @@ class VersionedFunction(pulumi.ComponentResource):
                 protected, pulumi.ResourceOptions(depends_on=[log_group, role_policy])
             ),
         )
-        self.served_version = (
-            pulumi.Output.from_input(str(version.pin))
-            if version.pin is not None
-            else self.function.version
-        )
+        alias_options = protected
+        if version.pin is not None:
+            # The alias waits for the function's newest version and is never registered with a
+            # pin that was not published (CreateAlias would fail after other changes landed);
+            # the pin itself stays a known input, so a preview shows it unchanged.
+            published = self.function.version.apply(
+                functools.partial(_published_pin, function=self.function, version=version)
+            )
+            alias_options = pulumi.ResourceOptions.merge(
+                protected, pulumi.ResourceOptions(depends_on=[published])
+            )
         self.alias = aws.lambda_.Alias(
             f"{name}-alias",
             name=version.alias_name,
             description=f"{settings.environment} traffic of {version.service} {version.key}",
             function_name=self.function.name,
-            function_version=self.served_version,
+            function_version=(
+                str(version.pin) if version.pin is not None else self.function.version
+            ),
             routing_config=_routing_config(self.function.version, version),
-            opts=protected,
+            opts=alias_options,
         )
+        self.served_version = self.alias.function_version
         if version.provisioned_concurrency is not None:
             aws.lambda_.ProvisionedConcurrencyConfig(
                 f"{name}-concurrency",
@@ -123,6 +142,33 @@ class VersionedFunction(pulumi.ComponentResource):
                 "servedVersion": self.served_version,
             }
         )
+
+
+def version_package(settings: Settings, version: VersionSettings) -> Path:
+    """The built zip of a deployed version's code (the same bytes for every stack)."""
+    assert version.code is not None, "parse_settings requires code for deployed versions"
+    return built_package(settings.project_root, package_files(settings.project_root, version.code))
+
+
+def function_revision(settings: Settings, version: VersionSettings, code_hash: str) -> str:
+    """A digest of what the provider compares to decide whether to publish a new version: the
+    code and the configuration (terraform-provider-aws publishes on either). Secret environment
+    values are left out, so the digest, a stack output, never depends on them."""
+    environment = version.variables
+    published = {
+        "code": code_hash,
+        "description": version.changelog,
+        "runtime": version.runtime,
+        "handler": version.handler,
+        "architecture": version.architecture,
+        "memory": version.memory_mb,
+        "timeout": version.timeout_seconds,
+        "layer": layer_lock_digest(settings.project_root, version.runtime, version.architecture),
+        "environment": sorted(environment)
+        if settings.environment_is_secret
+        else sorted(environment.items()),
+    }
+    return hashlib.sha256(json.dumps(published, sort_keys=True).encode()).hexdigest()
 
 
 _LAMBDA_TRUST_POLICY = {
@@ -159,6 +205,20 @@ def _execution_policy(log_group_arn: str) -> str:
             ],
         }
     )
+
+
+def _published_pin(
+    newest: str, *, function: aws.lambda_.Function, version: VersionSettings
+) -> aws.lambda_.Function:
+    """The function, once its newest published version shows that the pin exists."""
+    assert version.pin is not None
+    if version.pin > int(newest):
+        raise pulumi.RunError(
+            f"{key_path('services', version.service, 'versions', version.key, 'pin')}: "
+            f"{version.pin} is not a published version of {version.function_name}; its newest "
+            f"is {newest}. Pin a published version (at most {newest}) or remove pin"
+        )
+    return function
 
 
 def _routing_config(

@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "contracts": (_lazy("mlserve.contracts", "main"), "contracts lock|check: compatibility gate"),
     "serve": (_lazy("mlserve.local_api", "main"), "serve a stack's versions on localhost"),
     "openapi": (_lazy("mlserve.openapi", "main"), "write docs/openapi/<stack>.json (--check)"),
+    "layer": (
+        _lazy("mlserve.layer", "main"),
+        "layer lock [--check]: the layer's hash-pinned locks",
+    ),
 }
 
 

@@ -10,7 +10,7 @@ dies gets `500 {"message":"Internal Server Error"}` with the trace logged, and t
 
 Each version runs in its own worker process (`mlserve/local_worker.py`), as SAM runs a container
 per function: versions share module names (`app`, `contract`, ...) and each needs its own
-environment, which is exactly `function_environment(settings, version)` plus the variables
+environment, which is exactly `version.variables` plus the variables
 Lambda sets (`AWS_LAMBDA_FUNCTION_NAME`, `AWS_REGION`, ...). A worker serves one request at a time,
 like one Lambda execution environment; a worker that dies is started again on the next request.
 `--today` moves the handlers' clock (through `mlserve_runtime.clock.set_clock` inside the workers,
@@ -49,7 +49,6 @@ from urllib.parse import parse_qsl
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from components.lifecycle import function_environment
 from components.settings import INTEGRATION_TIMEOUT_SECONDS, ConfigError, Settings, VersionSettings
 
 log = logging.getLogger("mlserve.local_api")
@@ -109,7 +108,7 @@ def lambda_environment(
     """A worker's whole environment: the function's variables plus those Lambda itself sets."""
     stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
     return {
-        **function_environment(settings, version),
+        **version.variables,
         "AWS_LAMBDA_FUNCTION_NAME": version.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(version.memory_mb),

@@ -9,7 +9,7 @@ import logging
 import os
 import runpy
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,7 +25,7 @@ from pulumi.runtime.settings import get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import Settings, decode_engine_config, parse_settings, today_utc
+from components.settings import Settings, settings_from_engine_config, today_utc
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "mlserve"
@@ -49,16 +49,46 @@ class Registration:
     dependencies: tuple[str, ...]
     property_dependencies: dict[str, tuple[str, ...]]
     provider: str
+    ignore_changes: tuple[str, ...] = ()
+
+
+VERSION_COMPONENT = "mlserve:lambda:VersionedFunction"
+FUNCTION = "aws:lambda/function:Function"
+PUBLISHED_OUTPUTS = ("version", "qualifiedArn", "qualifiedInvokeArn")
+API_GATEWAY_ZONE = "Z1UJRXOUMOOFQ8"  # Route 53 zone of regional API Gateway endpoints, us-east-1
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What the stack already has before this deployment, as far as the engine's answers depend
+    on it: the versions that exist, each function's newest published version, and which
+    functions this deployment publishes again. No `Deployed` at all means a fresh stack."""
+
+    versions: frozenset[str]
+    """Logical names (`churn-v2`) of the versions the stack already has."""
+    published: Mapping[str, int]
+    """Newest published Lambda version by function name."""
+    unchanged: frozenset[str] = frozenset()
+    """Functions whose code and configuration this deployment leaves alone (no new version)."""
 
 
 class RecordingMonitor(MockMonitor):
-    """A mock resource monitor that keeps every RegisterResource request and its answer."""
+    """A mock resource monitor that keeps every RegisterResource request and its answer, and
+    tells the mocks which resources are new: those of a version the stack does not have yet and
+    those computed from a new resource."""
 
-    def __init__(self, mocks: Mocks) -> None:
+    def __init__(self, mocks: Mocks, deployed: Deployed | None = None) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.deployed = deployed
+        self.new_urns: set[str] = set()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if self._is_new(request):
+            self.new_urns.add(urn)
+        if isinstance(self.mocks, AwsMocks):
+            self.mocks.registering_new = urn in self.new_urns
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self.registrations.append(
             Registration(
@@ -76,27 +106,41 @@ class RecordingMonitor(MockMonitor):
                     key: tuple(value.urns) for key, value in request.propertyDependencies.items()
                 },
                 provider=request.provider,
+                ignore_changes=tuple(request.ignoreChanges),
             )
         )
         return response
+
+    def _is_new(self, request: Any) -> bool:
+        if self.deployed is None:
+            return True
+        if request.type == VERSION_COMPONENT and request.name not in self.deployed.versions:
+            return True
+        return request.parent in self.new_urns or any(
+            urn in self.new_urns for urn in request.dependencies
+        )
 
 
 class AwsMocks(Mocks):
     """Deterministic stand-ins for what AWS computes (ARNs, ids, published versions).
 
-    In preview mode computed values are left out, as the engine leaves them unknown for resources
-    that do not exist yet.
+    During a preview a new resource's computed values are left out, as the engine leaves them
+    unknown, and so are the published version and qualified ARNs of a function that will publish
+    a new version; a deployment answers them all. `deployed` says what the stack already has
+    (None: a fresh stack, where every function publishes version 1).
     """
 
-    def __init__(self, preview: bool = False, published_version: str = "7") -> None:
+    def __init__(self, preview: bool = False, deployed: Deployed | None = None) -> None:
         self.preview = preview
-        self.published_version = published_version
+        self.deployed = deployed
+        self.registering_new = deployed is None
+        """Set by RecordingMonitor for the resource being registered."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
         name = inputs.get("name") or f"{args.name}-{_short_hash(args.name)}"
         resource_id = f"{_short_hash(args.typ + args.name)}"
-        if self.preview:
+        if self.preview and self.registering_new:
             return resource_id, inputs
         region_account = f"{REGION}:{ACCOUNT_ID}"
         computed: dict[str, Any] = {}
@@ -105,15 +149,23 @@ class AwsMocks(Mocks):
             resource_id = name
         elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
             computed = {"arn": f"arn:aws:logs:{region_account}:log-group:{name}"}
-        elif args.typ == "aws:lambda/function:Function":
+        elif args.typ == FUNCTION:
             arn = f"arn:aws:lambda:{region_account}:function:{name}"
             computed = {
                 "arn": arn,
-                "version": self.published_version,
-                "qualifiedArn": f"{arn}:{self.published_version}",
                 "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
                 f"{arn}/invocations",
             }
+            version = self._published_version(name)
+            if version is not None:
+                computed.update(
+                    {
+                        "version": version,
+                        "qualifiedArn": f"{arn}:{version}",
+                        "qualifiedInvokeArn": "arn:aws:apigateway:"
+                        f"{REGION}:lambda:path/2015-03-31/functions/{arn}:{version}/invocations",
+                    }
+                )
             resource_id = name
         elif args.typ == "aws:lambda/alias:Alias":
             arn = f"arn:aws:lambda:{region_account}:function:{inputs['functionName']}:{name}"
@@ -129,9 +181,25 @@ class AwsMocks(Mocks):
                 "executionArn": f"arn:aws:execute-api:{region_account}:{resource_id}",
             }
         elif args.typ == "aws:apigatewayv2/domainName:DomainName":
-            computed = {"domainName": inputs["domainName"]}
+            computed = {
+                "domainName": inputs["domainName"],
+                "domainNameConfiguration": {
+                    **inputs.get("domainNameConfiguration", {}),
+                    "targetDomainName": f"d-{resource_id}.execute-api.{REGION}.amazonaws.com",
+                    "hostedZoneId": API_GATEWAY_ZONE,
+                },
+            }
         computed.setdefault("arn", f"arn:aws:mock:{region_account}:{args.typ}/{resource_id}")
         return resource_id, {**inputs, **computed}
+
+    def _published_version(self, function: str) -> str | None:
+        """The function's newest published version after this step, None while unknown."""
+        before = None if self.deployed is None else self.deployed.published.get(function)
+        if before is None or self.registering_new:
+            return None if self.preview else "1"
+        if function in self.deployed.unchanged:  # type: ignore[union-attr]
+            return str(before)
+        return None if self.preview else str(before + 1)
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -177,14 +245,50 @@ class ProgramRun:
         return next(r for r in self.registrations if r.urn == urn)
 
 
+SECRET_PLACEHOLDER = "[secret]"  # what a `secure:` value reads as offline (no key to decrypt it)
+
+
 def engine_config(stack_file: Path) -> dict[str, str]:
-    """A stack file's config as the engine hands it to the program: strings, objects as JSON."""
+    """A stack file's config as the engine hands it to the program: strings, objects as JSON;
+    each `secure:` value (ciphertext only the Pulumi CLI can decrypt) becomes a placeholder."""
     document = yaml.safe_load(stack_file.read_text()) or {}
     config = document.get("config") or {}
     return {
-        key: value if isinstance(value, str) else json.dumps(value, default=str)
+        key: value if isinstance(value, str) else json.dumps(_decrypted(value), default=str)
         for key, value in config.items()
     }
+
+
+def secret_keys(stack_file: Path) -> list[str]:
+    """The config keys a stack file stores as secrets (a `secure:` value anywhere inside)."""
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    return sorted(
+        key for key, value in (document.get("config") or {}).items() if _has_secure(value)
+    )
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _has_secure(value: Any) -> bool:
+    if _is_secure(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_secure(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(item) for item in value)
+    return False
+
+
+def _decrypted(value: Any) -> Any:
+    if _is_secure(value):
+        return SECRET_PLACEHOLDER
+    if isinstance(value, dict):
+        return {key: _decrypted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decrypted(item) for item in value]
+    return value
 
 
 def stack_files(project_root: Path = PROJECT_ROOT) -> dict[str, Path]:
@@ -224,17 +328,21 @@ def run_program(
     stack: str,
     preview: bool = False,
     today: str | None = None,
+    deployed: Deployed | None = None,
+    secret_keys: Sequence[str] = (),
     mocks: Mocks | None = None,
     program: Path = PROJECT_ROOT / "__main__.py",
 ) -> ProgramRun:
-    """Run `__main__.py` once under the recording monitor, isolated from any earlier run.
+    """Run `__main__.py` once under the recording monitor, isolated from any earlier run: a
+    preview or a deployment (`preview=False`) of a fresh stack, or of one that already has what
+    `deployed` says.
 
     A config error (pulumi.RunError) is returned in `error` rather than raised, as the engine
     reports it without a stack trace.
     """
     reset_options(project=PROJECT, stack=stack, preview=preview)
-    set_all_config(dict(config))
-    monitor = RecordingMonitor(mocks or AwsMocks(preview=preview))
+    set_all_config(dict(config), list(secret_keys))
+    monitor = RecordingMonitor(mocks or AwsMocks(preview=preview, deployed=deployed), deployed)
     logger = logging.getLogger(f"mlserve.offline.{stack}")
     logger.propagate = False
     capture = _Capture()
@@ -258,9 +366,15 @@ def run_program(
         finally:
             gc.unfreeze()  # the program turns the collector off for its own short life;
             gc.enable()  # this process lives on, so every run starts and ends with it on
-    stack_resource = get_root_resource()
-    exported = getattr(stack_resource, "outputs", {}) or {}
-    outputs = _sync_await(pulumi.Output.from_input(exported).future(with_unknowns=True)) or {}
+    outputs: dict[str, Any] = {}
+    if error is None:  # a failed program leaves no outputs, and resolving them would fail again
+        exported = getattr(get_root_resource(), "outputs", {}) or {}
+        resolved = pulumi.Output.from_input(exported).future(with_unknowns=True)
+        outputs = _sync_await(resolved) or {}  # type: ignore[arg-type]
+    # Finalise what the run left behind (tasks, futures, the mocks' cycles) now rather than at
+    # whatever later moment the collector picks: seen otherwise breaking CPython 3.11's
+    # recursion accounting in an unrelated ast.parse (a SystemError in pytest's rewriting).
+    gc.collect()
     return ProgramRun(
         stack=stack,
         registrations=monitor.registrations,
@@ -272,6 +386,39 @@ def run_program(
     )
 
 
+def deployed_from_ledger(ledger: Mapping[str, Any], settings: Settings) -> Deployed:
+    """What a stack has according to the ledger of its last deployment: its versions, each
+    function's newest published version, and which functions this config leaves unchanged (the
+    same revision: code and configuration), so they publish nothing new."""
+    from components.packaging import code_sha256
+    from components.versioned_function import function_revision, version_package
+
+    entries = {
+        (service, version): entry
+        for service, versions in ledger.items()
+        if isinstance(versions, Mapping)
+        for version, entry in versions.items()
+        if isinstance(entry, Mapping) and entry.get("status") != "retired"
+    }
+    published: dict[str, int] = {}
+    for entry in entries.values():
+        newest = str(entry.get("publishedVersion") or entry.get("lambdaVersion"))  # older ledgers
+        if isinstance(entry.get("function"), str) and newest.isdigit():
+            published[entry["function"]] = int(newest)
+    unchanged = {
+        version.function_name
+        for version in settings.deployed_versions()
+        if (recorded := entries.get((version.service, version.key))) is not None
+        and recorded.get("revision")
+        == function_revision(settings, version, code_sha256(version_package(settings, version)))
+    }
+    return Deployed(
+        versions=frozenset(f"{service}-{version}" for service, version in entries),
+        published=published,
+        unchanged=frozenset(unchanged),
+    )
+
+
 def stack_config(stack: str) -> dict[str, str]:
     """The engine config of one of the project's stack files (`Pulumi.<stack>.yaml`)."""
     return engine_config(stack_files()[stack])
@@ -279,9 +426,15 @@ def stack_config(stack: str) -> dict[str, str]:
 
 def stack_settings(stack: str, today: date | None = None) -> Settings:
     """A stack file's settings without running Pulumi (raises ConfigError like the program)."""
-    return parse_settings(
-        decode_engine_config(stack_config(stack)),
+    return file_settings(stack, stack_files()[stack], today)
+
+
+def file_settings(stack: str, path: Path, today: date | None = None) -> Settings:
+    """The settings of a stack file at any path, as the program would read them."""
+    return settings_from_engine_config(
+        engine_config(path),
         stack=stack,
         project_root=PROJECT_ROOT,
         today=today or today_utc(),
+        secret_keys=frozenset(secret_keys(path)),
     )

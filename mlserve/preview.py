@@ -16,8 +16,19 @@ from typing import Any
 
 from pulumi.output import Unknown
 
+from components.settings import ConfigError
 from mlserve.analyzer import Violation, analyze_run
-from mlserve.offline import AwsMocks, ProgramRun, engine_config, run_program, stack_files
+from mlserve.ledger import REMOVAL_POLICY
+from mlserve.offline import (
+    Deployed,
+    ProgramRun,
+    deployed_from_ledger,
+    engine_config,
+    file_settings,
+    run_program,
+    secret_keys,
+    stack_files,
+)
 
 FUNCTION = "aws:lambda/function:Function"
 ALIAS = "aws:lambda/alias:Alias"
@@ -75,15 +86,25 @@ def plan_lines(run: ProgramRun) -> list[str]:
     return lines
 
 
+UNDECIDED = "can't run policy"  # how pulumi-policy words a rule that met unknown values
+
+
 def verdict_lines(violations: list[Violation]) -> list[str]:
-    """Policy verdicts grouped by enforcement level, mandatory first."""
+    """Policy verdicts grouped by enforcement level, mandatory first; the policies that could not
+    decide because a value is known only after the update are listed on their own."""
+    undecided = [v for v in violations if v.message.startswith(UNDECIDED)]
     lines: list[str] = []
     for level in ("mandatory", "remediate", "advisory"):
-        found = [v for v in violations if v.enforcement_level == level]
+        found = [v for v in violations if v.enforcement_level == level and v not in undecided]
         lines.append(f"  {level}: {len(found) or 'none'}")
         for violation in found:
             where = violation.urn.rsplit("::", 1)[-1] if violation.urn else "stack"
             lines.append(f"    [{violation.policy_name}] {where}: {violation.message}")
+    lines.append(f"  undecided until the update: {len(undecided) or 'none'}")
+    for violation in undecided:
+        where = violation.urn.rsplit("::", 1)[-1] if violation.urn else "stack"
+        reason = violation.message.split(" during preview: ", 1)[-1]
+        lines.append(f"    [{violation.policy_name}] {where}: {reason}")
     return lines
 
 
@@ -92,18 +113,38 @@ def preview(
 ) -> int:
     """Preview one stack; 0 when it would deploy, 1 on a config error or mandatory violation.
 
-    By default computed values (ARNs, published versions) are known, as in a preview of a stack
-    that is already deployed, so every policy can judge them; `new_stack` leaves them unknown,
-    as on a first deployment, where policies that need them report that they could not run.
+    An existing stack is previewed as the engine would: what it already has is known, while a
+    function that publishes a new version (its code or configuration changed against the
+    ledger's revision) has an unknown version, and a new version's resources have no computed
+    values; `new_stack` previews a first deployment, where every computed value is unknown.
+    Policies that need an unknown value report that they could not decide.
     """
+    print(f"Offline preview of stack {stack} ({config_file.name}, ", end="")
+    try:
+        settings = file_settings(stack, config_file)
+    except ConfigError as error:
+        print("config error)")
+        print(error)
+        print("Result: FAILED (config error, nothing registered)")
+        return 1
+    ledger = ((policy_config or {}).get(REMOVAL_POLICY) or {}).get("ledger")
+    deployed: Deployed | None = None
+    if new_stack:
+        print("first deployment, computed values unknown)")
+    elif isinstance(ledger, dict):
+        deployed = deployed_from_ledger(ledger, settings)
+        print(f"existing stack per its ledger, {len(deployed.unchanged)} function(s) unchanged)")
+    else:
+        deployed = Deployed(versions=frozenset(v.logical_name for v in settings.versions()),
+                            published={})  # fmt: skip
+        print("existing stack without a ledger, published versions unknown)")
     run = run_program(
-        engine_config(config_file), stack=stack, preview=True, mocks=AwsMocks(preview=new_stack)
-    )
-    kind = "first deployment, computed values unknown" if new_stack else "existing stack"
-    print(f"Offline preview of stack {stack} ({config_file.name}, {kind})")
+        engine_config(config_file), stack=stack, preview=True, deployed=deployed,
+        secret_keys=secret_keys(config_file),
+    )  # fmt: skip
     if run.error is not None:
         print(run.error)
-        print("Result: FAILED (config error, nothing registered)")
+        print("Result: FAILED (the program stopped, nothing more registered)")
         return 1
     for warning in run.warnings:
         print(f"  warning: {warning}")

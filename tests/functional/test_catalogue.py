@@ -7,21 +7,47 @@ from pathlib import Path
 import pytest
 
 from mlserve import catalogue
-from mlserve.offline import stack_settings
+from mlserve.offline import stack_files, stack_settings
 
 
-def test_given_prod_when_rendered_then_every_version_has_its_lifecycle_row() -> None:
-    page = catalogue.render(stack_settings("prod"))
-    assert "| v1 | deprecated | `churn_v1:prod_v1` | newest published version " in page
-    assert "| 2026-09-01 | 2027-06-30 | v2 |" in page
-    assert "| v2 | active | `churn_v2:prod_v2` | version 3 (pinned) |" in page
-    assert "`POST /churn/v2/predict`" in page and "`GET /churn/v2/health`" in page
-    assert "Authorization: IAM (SigV4)." in page
+@pytest.mark.parametrize("stack", list(stack_files()))
+def test_given_stack_when_rendered_then_every_version_has_its_lifecycle_row(stack: str) -> None:
+    settings = stack_settings(stack)
+    page = catalogue.render(settings)
+    for service in settings.services.values():
+        assert f"## {service.key}" in page
+        auth = "IAM (SigV4)" if service.auth == "iam" else "none"
+        assert f"Authorization: {auth}." in page
+        for version in service.versions.values():
+            name = f"{version.function_name}:{version.alias_name}"
+            assert f"| {version.key} | {version.status} | `{name}` |" in page
+            dates = (
+                version.deprecated_on or "-",
+                version.sunset_on or "-",
+                version.successor or "-",
+            )
+            assert "| {} | {} | {} |".format(*dates) in page
+            for route in service.all_routes if version.deployed else ():
+                assert f"`{route.method} {version.base_path}{route.path}`" in page
 
 
-def test_given_dev_canary_when_rendered_then_share_is_shown() -> None:
-    page = catalogue.render(stack_settings("dev"))
-    assert "version 4, 10% canary to the newest" in page
+def test_given_pin_and_canary_when_rendered_then_the_served_versions_are_shown() -> None:
+    settings = stack_settings("dev")
+    version = next(v for v in settings.deployed_versions() if v.status == "active")
+    pinned = version.model_copy(update={"pin": 4})
+    canary = version.model_copy(update={"pin": 4, "canary_weight": 0.1})
+    service = settings.services[version.service]
+    for changed, text in (
+        (pinned, "version 4 (pinned)"),
+        (canary, "version 4, 10% canary to the newest"),
+    ):
+        services = {
+            **settings.services,
+            version.service: service.model_copy(
+                update={"versions": {**service.versions, version.key: changed}}
+            ),
+        }
+        assert text in catalogue.render(settings.model_copy(update={"services": services}))
 
 
 def test_given_checked_in_pages_when_checked_then_they_match_the_configs() -> None:

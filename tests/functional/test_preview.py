@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from mlserve.offline import PROJECT_ROOT, ProgramRun
+from mlserve.offline import PROJECT_ROOT, ProgramRun, stack_files, stack_settings
 
 
 def preview(*args: str) -> subprocess.CompletedProcess[str]:
@@ -23,29 +23,100 @@ def preview(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_given_example_stacks_when_previewed_then_plan_and_no_mandatory_violation() -> None:
-    result = preview("--all")
+def test_given_example_stacks_as_new_stacks_when_previewed_then_plan_and_no_violation() -> None:
+    result = preview("--all", "--new-stack")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "churn_v1:prod_v1 -> version 7" in result.stdout
-    assert "churn_v2:prod_v2 -> version 3 (pinned) protected" in result.stdout
-    assert "routes: GET /churn/v2/health, GET /churn/v2/metadata, POST /churn/v2/predict" in (
-        result.stdout
+    for stack in stack_files():
+        settings = stack_settings(stack)
+        assert f"Offline preview of stack {stack} (Pulumi.{stack}.yaml, first deployment" in (
+            result.stdout
+        )
+        for version in settings.deployed_versions():
+            protected = " protected" if version.status == "active" else ""
+            assert (
+                f"{version.function_name}:{version.alias_name} -> newest published version "
+                f"(known after deploy){protected}" in result.stdout
+            )
+            routes = sorted(
+                f"{r.method} {version.base_path}{r.path}"
+                for r in settings.services[version.service].all_routes
+            )
+            assert f"routes: {', '.join(routes)}" in result.stdout
+    assert result.stdout.count("mandatory: none") == len(stack_files())
+
+
+def ledger_file(run: ProgramRun, folder: Path) -> Path:
+    (folder / "output.json").write_text(json.dumps(run.outputs))
+    ledger = folder / "ledger.json"
+    built = subprocess.run(
+        [sys.executable, "-m", "mlserve", "ledger", "--from", str(folder / "output.json"),
+         "--out", str(ledger)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    return ledger
+
+
+def test_given_ledger_of_same_config_when_previewed_then_published_versions_are_known(
+    tmp_path: Path, prod_run: ProgramRun
+) -> None:
+    # GIVEN the ledger of a deployment of exactly this config
+    result = preview("--stack", "prod", "--ledger", str(ledger_file(prod_run, tmp_path)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    settings = stack_settings("prod")
+    # THEN nothing publishes: every alias keeps the version the ledger recorded
+    assert f"{len(settings.deployed_versions())} function(s) unchanged" in result.stdout
+    for version in settings.deployed_versions():
+        served = prod_run.outputs["versions"][version.service][version.key]["lambdaVersion"]
+        assert f"{version.function_name}:{version.alias_name} -> version {served}" in result.stdout
+
+
+def test_given_changed_version_when_previewed_with_ledger_then_its_version_is_unknown(
+    tmp_path: Path, prod_run: ProgramRun
+) -> None:
+    # GIVEN the ledger, and the config with one version's memory raised (a configuration change)
+    ledger = ledger_file(prod_run, tmp_path)
+    settings = stack_settings("prod")
+    version = next(v for v in settings.deployed_versions() if v.status == "active")
+    document = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
+    entry = document["config"]["mlserve:services"][version.service]["versions"][version.key]
+    entry["memoryMb"] = version.memory_mb * 2
+    edited = tmp_path / "Pulumi.prod.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    result = preview("--stack", "prod", "--config-file", str(edited), "--ledger", str(ledger))
+    assert result.returncode == 0, result.stdout + result.stderr
+    # THEN that function publishes (its version is known only after the update), the rest not
+    line = f"{version.function_name}:{version.alias_name} -> newest published version"
+    assert line in result.stdout
+    assert f"{len(settings.deployed_versions()) - 1} function(s) unchanged" in result.stdout
+    assert "undecided until the update:" in result.stdout
+
+
+def test_given_pin_above_ledgers_newest_when_previewed_then_it_fails_naming_the_key(
+    tmp_path: Path, prod_run: ProgramRun
+) -> None:
+    ledger = ledger_file(prod_run, tmp_path)
+    settings = stack_settings("prod")
+    version = next(v for v in settings.deployed_versions() if v.status == "active")
+    newest = prod_run.outputs["versions"][version.service][version.key]["publishedVersion"]
+    document = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
+    document["config"]["mlserve:services"][version.service]["versions"][version.key]["pin"] = (
+        int(newest) + 1
     )
-    assert result.stdout.count("mandatory: none") == 2
+    edited = tmp_path / "Pulumi.prod.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    result = preview("--stack", "prod", "--config-file", str(edited), "--ledger", str(ledger))
+    assert result.returncode == 1
+    assert f"mlserve:services.{version.service}.versions.{version.key}.pin" in result.stdout
+    assert f"its newest is {newest}" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_given_active_version_deleted_from_prod_when_previewed_with_ledger_then_it_fails(
     tmp_path: Path, prod_run: ProgramRun
 ) -> None:
     # GIVEN the ledger of the last prod deployment, built by `mlserve ledger` from its outputs
-    (tmp_path / "output.json").write_text(json.dumps(prod_run.outputs))
-    ledger = tmp_path / "ledger.json"
-    built = subprocess.run(
-        [sys.executable, "-m", "mlserve", "ledger", "--from", str(tmp_path / "output.json"),
-         "--out", str(ledger)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr
+    ledger = ledger_file(prod_run, tmp_path)
     # AND a copy of Pulumi.prod.yaml with the active sentiment v2 deleted
     document = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
     sentiment = document["config"]["mlserve:services"]["sentiment"]

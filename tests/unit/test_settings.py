@@ -172,6 +172,34 @@ def test_given_prefix_and_environment_when_parsed_then_names_use_them(root: Path
             "reserved",
         ),
         (lambda c: c.update(environment="Prod!"), "mlserve:environment", "cannot name aliases"),
+        (
+            lambda c: version(c, "v2").update(environment={"X": "1"}),
+            "mlserve:services.churn.versions.v2.environment.X",
+            "2 characters or more",
+        ),
+        (
+            lambda c: version(c, "v2").update(environment={"BLOB": "x" * 4000}),
+            "mlserve:services.churn.versions.v2.environment",
+            "Lambda allows 4096 in all",
+        ),
+        (
+            lambda c: c["services"]["churn"].update(routes=["POST /" + "p" * 129]),
+            "mlserve:services.churn.routes.0",
+            "within 128",
+        ),
+        (
+            lambda c: c.update(
+                api={
+                    "domain": {
+                        "name": "models.example.com",
+                        "hostedZoneId": "example.com",
+                        "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/1",
+                    }
+                }
+            ),
+            "mlserve:api.domain.hostedZoneId",
+            "should match pattern",
+        ),
     ],
     ids=[
         "unknown-top-level-key",
@@ -191,6 +219,10 @@ def test_given_prefix_and_environment_when_parsed_then_names_use_them(root: Path
         "handler-not-found",
         "reserved-env-var",
         "bad-environment",
+        "env-var-one-character",
+        "environment-over-4kb",
+        "route-path-too-long",
+        "hosted-zone-id-not-an-id",
     ],
 )
 def test_given_bad_config_when_parsed_then_error_names_key_path(
@@ -202,6 +234,47 @@ def test_given_bad_config_when_parsed_then_error_names_key_path(
     matching = [p for p in found if p.startswith(expected_path + ":")]
     assert matching, f"no problem at {expected_path}: {found}"
     assert expected_text in matching[0]
+
+
+def test_given_certificate_of_another_region_when_parsed_then_both_regions_are_named(
+    root: Path,
+) -> None:
+    config = {
+        **base_config(),
+        "api": {"domain": {"name": "models.example.com",
+                           "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/1"}},
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config, stack="prod", project_root=root, today=TODAY, region="us-east-1")
+    (problem,) = caught.value.problems
+    assert problem.startswith("mlserve:api.domain.certificateArn:")
+    assert "eu-west-1" in problem and "us-east-1" in problem
+    # the same certificate in the stack's own region is fine
+    config["api"]["domain"]["certificateArn"] = config["api"]["domain"]["certificateArn"].replace(
+        "eu-west-1", "us-east-1"
+    )
+    parse_settings(config, stack="prod", project_root=root, today=TODAY, region="us-east-1")
+
+
+def test_given_secret_key_when_value_is_bad_then_no_problem_echoes_it(root: Path) -> None:
+    for edit, where, value in (
+        ({"handler": "secret-token-123"}, "handler", "secret-token-123"),
+        ({"environment": {"K1": 7777}}, "environment.K1", "7777"),
+    ):
+        config = base_config()
+        version(config, "v2").update(edit)
+        with pytest.raises(ConfigError) as caught:
+            parse_settings(
+                config, stack="prod", project_root=root, today=TODAY,
+                secret_keys=frozenset({"mlserve:services"}),
+            )  # fmt: skip
+        text = str(caught.value)
+        assert value not in text
+        assert f"mlserve:services.churn.versions.v2.{where}:" in text
+        # the same mistake in a plain config shows the value, which helps
+        with pytest.raises(ConfigError) as plain:
+            parse(root, config)
+        assert value in str(plain.value)
 
 
 def test_given_function_name_over_64_when_parsed_then_error_says_limit(root: Path) -> None:
