@@ -13,7 +13,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.model_service import ModelService
-from components.settings import Route, ServiceSettings, Settings, VersionSettings
+from components.settings import (
+    INTEGRATION_TIMEOUT_SECONDS,
+    Route,
+    ServiceSettings,
+    Settings,
+    VersionSettings,
+)
 from components.versioned_function import VersionedFunction
 
 ACCESS_LOG_FORMAT = {
@@ -111,8 +117,8 @@ class VersionedApi(pulumi.ComponentResource):
                 "format": json.dumps(ACCESS_LOG_FORMAT),
             },
             default_route_settings={
-                "throttling_burst_limit": settings.api.throttle_burst_limit,
-                "throttling_rate_limit": settings.api.throttle_rate_limit,
+                "throttling_burst_limit": settings.api.throttle.burst_limit,
+                "throttling_rate_limit": float(settings.api.throttle.rate_limit),
             },
             tags=tags,
             opts=child,
@@ -190,11 +196,11 @@ class VersionedApi(pulumi.ComponentResource):
             integration_method="POST",
             integration_uri=function.alias.arn,
             payload_format_version="2.0",
-            timeout_milliseconds=min(version.timeout_seconds, 30) * 1000,
+            timeout_milliseconds=min(version.timeout_seconds, INTEGRATION_TIMEOUT_SECONDS) * 1000,
             description=f"{version.function_name}:{version.alias_name}",
             opts=child,
         )
-        for route in service.all_routes:
+        for route in version.all_routes:
             logical = f"{version.logical_name}-{route.slug}"
             aws.apigatewayv2.Route(
                 logical,
@@ -288,7 +294,7 @@ def _consumer_policy(
                     "Resource": [
                         route_arn(execution_arn, version=version, route=route)
                         for version in versions
-                        for route in service.all_routes
+                        for route in version.all_routes
                     ],
                 },
                 {

@@ -56,7 +56,7 @@ def render(settings: Settings) -> str:
         lines += ["", "Routes and changes:", ""]
         for version in service.versions.values():
             routes = (
-                ", ".join(f"`{r.method} {version.base_path}{r.path}`" for r in service.all_routes)
+                ", ".join(f"`{r.method} {version.base_path}{r.path}`" for r in version.all_routes)
                 if version.deployed
                 else "none"
             )

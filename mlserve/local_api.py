@@ -251,7 +251,7 @@ def routes(settings: Settings) -> dict[tuple[str, str], LocalRoute]:
     table: dict[tuple[str, str], LocalRoute] = {}
     for service in settings.services.values():
         for version in service.deployed_versions:
-            for route in service.all_routes:
+            for route in version.all_routes:
                 path = f"{version.base_path}{route.path}"
                 table[(route.method, path)] = LocalRoute(route.method, path, version)
     return table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import json
@@ -373,8 +374,17 @@ def run_program(
         outputs = _sync_await(resolved) or {}  # type: ignore[arg-type]
     # Finalise what the run left behind (tasks, futures, the mocks' cycles) now rather than at
     # whatever later moment the collector picks: seen otherwise breaking CPython 3.11's
-    # recursion accounting in an unrelated ast.parse (a SystemError in pytest's rewriting).
-    gc.collect()
+    # recursion accounting in an unrelated ast.parse (a SystemError in pytest's rewriting). The
+    # tasks of a failed program hold its error, already reported in `error`: asyncio would log
+    # each one again as "never retrieved".
+    loop = asyncio.get_event_loop()
+    handler = loop.get_exception_handler()
+    if error is not None:
+        loop.set_exception_handler(lambda _loop, _context: None)
+    try:
+        gc.collect()
+    finally:
+        loop.set_exception_handler(handler)
     return ProgramRun(
         stack=stack,
         registrations=monitor.registrations,

@@ -11,10 +11,11 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from components.settings import RESERVED_ROUTES, Settings, VersionSettings
+from components.settings import Settings, VersionSettings
 from mlserve.contracts import canonical_json, contract_schemas
 from mlserve.generated import write_or_check
 from mlserve.offline import PROJECT_ROOT
+from mlserve_runtime.conventions import RESERVED_ROUTES
 
 OPENAPI_DIR = PROJECT_ROOT / "docs" / "openapi"
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -101,7 +102,7 @@ def build(settings: Settings) -> dict[str, Any]:
             deprecated = version.status == "deprecated"
             headers = LIFECYCLE_HEADERS if deprecated else {}
             note = _lifecycle_note(version)
-            for route in service.all_routes:
+            for route in version.all_routes:
                 is_predict = route.key not in RESERVED_ROUTES
                 body = f"{prefix}Response" if is_predict else None
                 operation: dict[str, Any] = {

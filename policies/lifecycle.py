@@ -3,7 +3,6 @@ window, and a successor that is deployed next to them."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 
@@ -15,23 +14,20 @@ from pulumi_policy import (
 )
 
 from conventions import (
+    BASE_PATH,
     ENV_DEPRECATED_ON,
     ENV_LIFECYCLE,
     ENV_SUCCESSOR_PATH,
     ENV_SUNSET_ON,
-    FUNCTION,
-    SERVICE_KEY,
     TAG_LIFECYCLE,
-    VERSION_KEY,
-    VersionId,
+    VersionRef,
     function_name,
     parse_function_name,
 )
 from properties import Unknown, Unknowns, guarded, lookup, text
+from resources import FUNCTION
 from stack_config import StackConfig, VersionEntry, stack_config
 from stack_index import StackIndex, index_stack
-
-SUCCESSOR_PATH = re.compile(rf"^/({SERVICE_KEY})/({VERSION_KEY})$")
 
 
 def deprecated_versions_announce_sunset_validator(
@@ -69,7 +65,7 @@ def deprecated_versions_announce_sunset_validator(
 
 
 def _problems(
-    identity: VersionId,
+    identity: VersionRef,
     variables: Mapping[str, object],
     entry: VersionEntry | None,
     config: StackConfig,
@@ -141,27 +137,27 @@ def _agreed_date(
 
 
 def _successor(
-    identity: VersionId,
+    identity: VersionRef,
     variables: Mapping[str, object],
     entry: VersionEntry | None,
     problems: list[str],
     unknowns: Unknowns,
-) -> VersionId | None:
+) -> VersionRef | None:
     path = text(variables, ENV_SUCCESSOR_PATH)
-    announced: VersionId | None = None
+    announced: VersionRef | None = None
     if isinstance(path, Unknown):
         unknowns.note(ENV_SUCCESSOR_PATH)
     elif isinstance(path, str):
-        match = SUCCESSOR_PATH.fullmatch(path)
+        match = BASE_PATH.fullmatch(path)
         if match is None or match.group(1) != identity.service:
             problems.append(
                 f"its {ENV_SUCCESSOR_PATH}={path!r} is not /{identity.service}/v<N> of its own "
                 "service"
             )
             return None
-        announced = VersionId(identity.service, match.group(2))
+        announced = VersionRef(identity.service, match.group(2))
     configured = (
-        VersionId(identity.service, entry.successor)
+        VersionRef(identity.service, entry.successor)
         if entry is not None and entry.successor is not None
         else None
     )

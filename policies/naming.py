@@ -10,16 +10,14 @@ from pulumi_policy import (
 )
 
 from conventions import (
-    ALIAS,
     ALIAS_NAME,
-    FUNCTION,
     FUNCTION_NAME_LIMIT,
     TAG_SERVICE,
     TAG_VERSION,
-    function_name_of,
     parse_function_name,
 )
 from properties import Unknown, Unknowns, guarded, text
+from resources import ALIAS, FUNCTION, function_name_of
 from stack_config import stack_config
 
 

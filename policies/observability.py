@@ -10,8 +10,8 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from conventions import FUNCTION, LOG_GROUP, STAGE
 from properties import Unknown, guarded, lookup, text, unknown
+from resources import FUNCTION, LOG_GROUP, STAGE
 
 
 def lambda_tracing_active_validator(

@@ -14,8 +14,8 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from conventions import API_GATEWAY_PRINCIPAL, EXECUTE_API_ARN, LAMBDA_ARN, PERMISSION
 from properties import Unknown, Unknowns, guarded, items, lookup, text
+from resources import API_GATEWAY_PRINCIPAL, EXECUTE_API_ARN, LAMBDA_ARN, PERMISSION
 
 # Identity policies cannot name principals (AWS rejects the element), so only trust and resource
 # policies are read; skipping identity policies also keeps previews free of needless notes.

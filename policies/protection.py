@@ -10,8 +10,9 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from conventions import ALIAS, FUNCTION, TAG_LIFECYCLE, function_name_of, parse_function_name
+from conventions import TAG_LIFECYCLE, parse_function_name
 from properties import Unknown, Unknowns, guarded, text, unknown
+from resources import ALIAS, FUNCTION, function_name_of
 from stack_config import stack_config
 
 

@@ -22,7 +22,7 @@ from conventions import (
     SERVICE_KEY,
     VERSION,
     VERSION_KEY,
-    VersionId,
+    VersionRef,
     function_name,
 )
 from properties import Unknowns, entries, guarded, lookup, raise_unknown, text
@@ -132,7 +132,7 @@ def _problem(
             f"ledger entry {service}.{version} is malformed ({entry!r}); rebuild the ledger "
             "from the last deployment's `versions` output"
         )
-    identity = VersionId(service, version)
+    identity = VersionRef(service, version)
     recorded_function = text(entry, "function")
     function = (
         recorded_function
@@ -186,7 +186,7 @@ def _problem(
     return None
 
 
-def _deleted_entry(identity: VersionId, status: str, function: str, sunset_on: date | None) -> str:
+def _deleted_entry(identity: VersionRef, status: str, function: str, sunset_on: date | None) -> str:
     tombstone = (
         f"the entry stays forever, as status: retired, so {identity.version} is never reused "
         f"for other code (a new contract is a new key, e.g. v{identity.major + 1})"

@@ -17,22 +17,17 @@ from pulumi_policy import (
 )
 
 from conventions import (
-    ALIAS,
     ALIAS_NAME,
-    FUNCTION,
-    INTEGRATION,
-    LAMBDA_ARN,
-    ROUTE,
     ROUTE_KEY,
     TAG_SERVICE,
     TAG_VERSION,
-    VersionId,
+    VersionRef,
     alias_name,
     function_name,
-    function_name_of,
     parse_function_name,
 )
 from properties import Unknown, Unknowns, entries, guarded, lookup, text
+from resources import ALIAS, FUNCTION, INTEGRATION, LAMBDA_ARN, ROUTE, function_name_of
 from stack_config import StackConfig, stack_config
 from stack_index import StackIndex, index_stack, linked
 
@@ -78,7 +73,7 @@ class _Invoked:
 
     function: str | Unknown | None
     alias: str | Unknown | None
-    function_version: VersionId | None = None
+    function_version: VersionRef | None = None
 
 
 def api_routes_invoke_own_version_validator(
@@ -101,7 +96,7 @@ def api_routes_invoke_own_version_validator(
                 route.urn,
             )
             continue
-        route_version = VersionId(match.group(2), match.group(3))
+        route_version = VersionRef(match.group(2), match.group(3))
         integrations = linked(route, "target", INTEGRATION)
         if not integrations:
             if isinstance(text(route.props, "target"), Unknown):
@@ -170,15 +165,15 @@ def _alias_target(alias: PolicyResource, unknowns: Unknowns) -> _Invoked:
     return _Invoked(function=function, alias=name, function_version=tagged)
 
 
-def _tagged_version(function: PolicyResource) -> VersionId | None:
+def _tagged_version(function: PolicyResource) -> VersionRef | None:
     service = text(function.props, "tags", TAG_SERVICE)
     version = text(function.props, "tags", TAG_VERSION)
     if isinstance(service, str) and isinstance(version, str):
-        return VersionId(service, version)
+        return VersionRef(service, version)
     return None
 
 
-def _mismatch(invoked: _Invoked, route_version: VersionId, config: StackConfig) -> str | None:
+def _mismatch(invoked: _Invoked, route_version: VersionRef, config: StackConfig) -> str | None:
     """Why the invoked target is not the alias of `route_version`, or None when it is."""
     expected_function = function_name(
         config.name_prefix, route_version.service, route_version.version

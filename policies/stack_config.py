@@ -23,11 +23,12 @@ from conventions import (
     ENVIRONMENT,
     LIFECYCLES,
     NAME_PREFIX,
+    NAME_PREFIX_LIMIT,
     SERVICE,
-    STACK,
     VERSION,
 )
 from properties import guarded
+from resources import STACK
 
 NAMESPACE = "mlserve"
 
@@ -90,8 +91,8 @@ def read_stack_config(config: Mapping[str, Any], stack: str | None) -> StackConf
     name_prefix = values.get("namePrefix", "")
     if not isinstance(name_prefix, str) or not NAME_PREFIX.fullmatch(name_prefix):
         problems.append(
-            f"mlserve:namePrefix: {name_prefix!r} is not a name prefix (up to 16 lowercase "
-            "letters, digits and '-')"
+            f"mlserve:namePrefix: {name_prefix!r} is not a name prefix (up to "
+            f"{NAME_PREFIX_LIMIT} lowercase letters, digits and '-')"
         )
         name_prefix = ""
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from pulumi_policy import PolicyResource
 
-from conventions import ALIAS, FUNCTION, function_name_of
 from properties import Unknown, text
+from resources import ALIAS, FUNCTION, function_name_of
 
 
 @dataclass

@@ -13,7 +13,6 @@ from pulumi_policy import (
 
 from conventions import (
     DEPLOYED_LIFECYCLES,
-    FUNCTION,
     REQUIRED_TAGS,
     SERVICE,
     TAG_ENVIRONMENT,
@@ -24,6 +23,7 @@ from conventions import (
     parse_function_name,
 )
 from properties import Unknown, Unknowns, guarded, lookup, text, unknown
+from resources import FUNCTION
 from stack_config import stack_config
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from components.settings.model import Canary
 from mlserve import catalogue
 from mlserve.offline import stack_files, stack_settings
 
@@ -27,7 +28,7 @@ def test_given_stack_when_rendered_then_every_version_has_its_lifecycle_row(stac
                 version.successor or "-",
             )
             assert "| {} | {} | {} |".format(*dates) in page
-            for route in service.all_routes if version.deployed else ():
+            for route in version.all_routes if version.deployed else ():
                 assert f"`{route.method} {version.base_path}{route.path}`" in page
 
 
@@ -35,7 +36,7 @@ def test_given_pin_and_canary_when_rendered_then_the_served_versions_are_shown()
     settings = stack_settings("dev")
     version = next(v for v in settings.deployed_versions() if v.status == "active")
     pinned = version.model_copy(update={"pin": 4})
-    canary = version.model_copy(update={"pin": 4, "canary_weight": 0.1})
+    canary = version.model_copy(update={"pin": 4, "canary": Canary(weight=0.1)})
     service = settings.services[version.service]
     for changed, text in (
         (pinned, "version 4 (pinned)"),

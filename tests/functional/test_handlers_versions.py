@@ -10,10 +10,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from mlserve_runtime import clock
 from mlserve_runtime.artifacts import contract_hash
 from mlserve_runtime.service import MAX_BODY_BYTES
-
 from tests.support.events import SERVICES, header, http_api_event, load_handler, response_json
 
 CUSTOMER = {
@@ -248,7 +248,7 @@ def test_given_metadata_route_when_called_then_it_identifies_weights_and_contrac
     assert body["model_name"] == weights["model"]
     assert body["model_digest"] == "sha256:" + hashlib.sha256(weights_file.read_bytes()).hexdigest()
     assert body["trained_on"] == weights["trained_on"]
-    assert body["contract_hash"] == contract_hash(module.PredictRequest, module.PredictResponse)
+    assert body["contract_hash"] == contract_hash(module.contract)
     assert f"POST {case.base}/predict" in body["routes"]
 
 

@@ -42,7 +42,7 @@ def test_given_stack_when_generated_then_every_route_has_an_operation(
         f"{route.method} {version.base_path}{route.path}"
         for service in settings.services.values()
         for version in service.deployed_versions
-        for route in service.all_routes
+        for route in version.all_routes
     }
     assert set(operations(spec)) == expected
 

@@ -37,10 +37,7 @@ def test_given_example_stacks_as_new_stacks_when_previewed_then_plan_and_no_viol
                 f"{version.function_name}:{version.alias_name} -> newest published version "
                 f"(known after deploy){protected}" in result.stdout
             )
-            routes = sorted(
-                f"{r.method} {version.base_path}{r.path}"
-                for r in settings.services[version.service].all_routes
-            )
+            routes = sorted(f"{r.method} {version.base_path}{r.path}" for r in version.all_routes)
             assert f"routes: {', '.join(routes)}" in result.stdout
     assert result.stdout.count("mandatory: none") == len(stack_files())
 

@@ -23,7 +23,7 @@ def test_given_stack_route_when_invoked_then_the_handler_serves_it(
     config = settings.services[service]
     version_settings = config.versions[version]
     module = load_handler(service, version, version_settings.variables)
-    for route in config.all_routes:
+    for route in version_settings.all_routes:
         path = f"{version_settings.base_path}{route.path}"
         event = http_api_event(route.method, path, json_body={} if route.method == "POST" else None)
         response = module.handler(event, None)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mlserve_runtime import clock
 from mlserve_runtime.lifecycle import (
     DeploymentError,

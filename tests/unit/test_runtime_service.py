@@ -9,18 +9,19 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, Field
+
 from mlserve_runtime import clock
 from mlserve_runtime.artifacts import ModelCard, contract_hash, load_weights
 from mlserve_runtime.lifecycle import DeploymentError
-from mlserve_runtime.service import MAX_BODY_BYTES, model_handler
-from pydantic import BaseModel, ConfigDict, Field
-
+from mlserve_runtime.service import MAX_BODY_BYTES, MAX_PROBLEM_BYTES, serve
 from tests.support.events import header, http_api_event, response_json
 
 CARD = ModelCard(name="echo", trained_on="2026-11-27", digest="sha256:" + "0" * 64)
@@ -58,8 +59,15 @@ def echo(request: EchoRequest) -> EchoResponse:
     return EchoResponse(text=request.text, count=request.count)
 
 
+def echo_contract(routes: tuple[str, ...] = ("POST /predict",)) -> SimpleNamespace:
+    """A contract module declaring `routes`, each with the echo models."""
+    models = {"request": "EchoRequest", "response": "EchoResponse"}
+    surface = {"service": "echo", "version": "v1", "routes": dict.fromkeys(routes, models)}
+    return SimpleNamespace(SURFACE=surface, EchoRequest=EchoRequest, EchoResponse=EchoResponse)
+
+
 class App:
-    """A handler built by model_handler, with the log lines it wrote."""
+    """A handler built by serve, with the log lines it wrote."""
 
     def __init__(
         self,
@@ -69,9 +77,8 @@ class App:
     ) -> None:
         self.stream = io.StringIO()
         logger = Logger(service=f"unit-{uuid.uuid4().hex}", stream=self.stream)
-        self.handler = model_handler(
-            "echo", "v1", EchoRequest, EchoResponse, predict, CARD, routes, env or {}, logger
-        )
+        self.contract = echo_contract(routes)
+        self.handler = serve(self.contract, dict.fromkeys(routes, predict), CARD, env or {}, logger)
 
     def post(self, path: str = "/echo/v1/predict", **kwargs: Any) -> dict[str, Any]:
         """POST through a real payload 2.0 event."""
@@ -252,7 +259,7 @@ def test_given_event_without_request_context_when_invoked_then_400_problem() -> 
     assert response["statusCode"] == 400
     assert header(response, "Content-Type") == "application/problem+json"
     fields = [error["field"] for error in json.loads(response["body"])["errors"]]
-    assert fields == ["requestContext.http.method"]
+    assert fields == ["requestContext"]
     assert [line["status"] for line in app.logs() if line["message"] == "request"] == [400]
 
 
@@ -286,17 +293,66 @@ def test_given_unknown_path_or_method_when_called_then_404_or_405_problem() -> N
     assert header(wrong, "Allow") == "POST"
 
 
-def test_given_configured_routes_when_called_then_predict_answers_on_them_only() -> None:
-    # GIVEN a version configured with its own route
+def test_given_declared_routes_when_called_then_the_app_answers_on_them_only() -> None:
+    # GIVEN a version whose contract declares its own route
     app = App(routes=("POST /score",))
-    # WHEN called, THEN predict answers there and not on the default
+    # WHEN called, THEN it answers there and not on the default
     assert app.post("/echo/v1/score", json_body={"text": "a"})["statusCode"] == 200
     assert app.post("/echo/v1/predict", json_body={"text": "a"})["statusCode"] == 404
 
 
-def test_given_malformed_route_when_building_then_it_fails() -> None:
-    with pytest.raises(ValueError, match="METHOD /path"):
+def test_given_malformed_declared_route_when_building_then_it_fails() -> None:
+    with pytest.raises(DeploymentError, match="METHOD /path"):
         App(routes=("predict",))
+
+
+def test_given_app_serving_other_routes_than_declared_when_building_then_it_fails() -> None:
+    # GIVEN a contract declaring two routes, and an app that gives a function to one of them
+    contract = echo_contract(("POST /predict", "POST /explain"))
+    # THEN the cold start refuses, naming both sets, instead of answering 404 on one
+    with pytest.raises(DeploymentError, match="declares"):
+        serve(contract, {"POST /predict": echo}, CARD, {})
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"rawPath": "/echo/v1/predict", "requestContext": {"http": {"method": "POST"}}},
+        {"rawPath": "/echo/v1/predict", "requestContext": {"stage": 5, "http": {"method": "GET"}}},
+        {"rawPath": "/echo/v1/predict", "requestContext": "x"},
+        {"rawPath": "/echo/v1/health", "requestContext": {"stage": "$default", "http": []}},
+        {"rawPath": "/echo/v1/health", "requestContext": {"stage": "$default",
+                                                          "http": {"method": "GET", "path": 3}}},
+        {"rawPath": "/echo/v1/health", "cookies": [1], "requestContext": {
+            "stage": "$default", "http": {"method": "GET"}}},
+        {"rawPath": "/echo/v1/health", "pathParameters": {"a": 1}, "requestContext": {
+            "stage": "$default", "http": {"method": "GET"}}},
+    ],
+    ids=["no-stage", "stage-not-text", "context-not-object", "http-not-object", "path-not-text",
+         "cookie-not-text", "path-parameter-not-text"],
+)  # fmt: skip
+def test_given_event_missing_or_mistyping_a_field_when_invoked_then_400_not_500(
+    event: dict[str, Any],
+) -> None:
+    response = App().handler(event, None)
+    assert response["statusCode"] == 400, response
+    assert header(response, "Content-Type") == "application/problem+json"
+
+
+def test_given_body_with_thousands_of_unknown_keys_when_posted_then_the_problem_is_bounded() -> (
+    None
+):
+    # GIVEN a 64 KiB body made of unknown keys (each one an error of a closed request model)
+    keys = {f"k{index}": 0 for index in range(6000)}
+    body = json.dumps({"text": "a", **keys})[: MAX_BODY_BYTES - 2]
+    body = body[: body.rfind(",")] + "}"
+    response = App().post(body=body)
+    # THEN the 400 lists the first errors and how many more, within the bound
+    assert response["statusCode"] == 400
+    assert len(response["body"].encode()) <= MAX_PROBLEM_BYTES
+    problem = response_json(response)
+    assert problem["errors"] and problem["more"] > 0
+    assert len(problem["errors"]) + problem["more"] == body.count(":") - 1
 
 
 def test_given_env_for_another_service_when_building_then_deployment_error() -> None:
@@ -339,7 +395,7 @@ def test_given_metadata_route_when_called_then_it_describes_model_contract_and_l
     # THEN it names the model, the contract hash and the lifecycle
     assert body["major_version"] == 1
     assert body["model_name"] == "echo" and body["model_digest"] == CARD.digest
-    assert body["contract_hash"] == contract_hash(EchoRequest, EchoResponse)
+    assert body["contract_hash"] == contract_hash(echo_contract())
     assert body["lifecycle"] == {
         "status": "deprecated",
         "deprecated_on": "2026-09-01",
@@ -354,10 +410,12 @@ def test_given_a_contract_change_when_hashed_then_the_hash_changes() -> None:
     class WiderRequest(EchoRequest):
         note: str | None = None
 
+    wider = echo_contract()
+    wider.EchoRequest = WiderRequest
     # WHEN hashed, THEN the hash is stable for equal contracts and differs for the wider one
-    assert contract_hash(EchoRequest, EchoResponse) == contract_hash(EchoRequest, EchoResponse)
-    assert contract_hash(WiderRequest, EchoResponse) != contract_hash(EchoRequest, EchoResponse)
-    assert contract_hash(EchoRequest, EchoResponse).startswith("sha256:")
+    assert contract_hash(echo_contract()) == contract_hash(echo_contract())
+    assert contract_hash(wider) != contract_hash(echo_contract())
+    assert contract_hash(echo_contract()).startswith("sha256:")
 
 
 def test_given_weights_file_when_loaded_then_card_digest_is_sha256_of_its_bytes(

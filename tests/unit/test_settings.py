@@ -68,10 +68,11 @@ def test_given_minimal_config_when_parsed_then_defaults_apply(root: Path) -> Non
     assert settings.log_retention_days == 30
     assert (v2.runtime, v2.architecture, v2.handler) == ("python3.12", "arm64", "app.handler")
     assert (v2.memory_mb, v2.timeout_seconds) == (512, 10)
-    assert [r.key for r in settings.services["churn"].routes] == ["POST /predict"]
+    assert settings.services["churn"].routes is None  # the code's declaration, else the default
+    assert [r.key for r in v2.routes] == ["POST /predict"]
     assert (v2.function_name, v2.alias_name) == ("churn_v2", "prod_v2")
     assert settings.api.name == "mlserve-prod"
-    assert (settings.api.throttle_burst_limit, settings.api.throttle_rate_limit) == (100, 50.0)
+    assert (settings.api.throttle.burst_limit, settings.api.throttle.rate_limit) == (100, 50)
 
 
 def test_given_version_overrides_when_parsed_then_they_beat_service_defaults(root: Path) -> None:
@@ -144,7 +145,7 @@ def test_given_prefix_and_environment_when_parsed_then_names_use_them(root: Path
         (
             lambda c: version(c, "v2").update(status="beta"),
             "mlserve:services.churn.versions.v2.status",
-            "'active', 'deprecated' or 'retired'",
+            "one of 'active', 'deprecated', 'retired'",
         ),
         (
             lambda c: version(c, "v2").update(changelog="x" * 257),
@@ -171,7 +172,7 @@ def test_given_prefix_and_environment_when_parsed_then_names_use_them(root: Path
             "mlserve:services.churn.versions.v2.environment.MLSERVE_LIFECYCLE",
             "reserved",
         ),
-        (lambda c: c.update(environment="Prod!"), "mlserve:environment", "cannot name aliases"),
+        (lambda c: c.update(environment="Prod!"), "mlserve:environment", "not an environment name"),
         (
             lambda c: version(c, "v2").update(environment={"X": "1"}),
             "mlserve:services.churn.versions.v2.environment.X",
@@ -185,7 +186,7 @@ def test_given_prefix_and_environment_when_parsed_then_names_use_them(root: Path
         (
             lambda c: c["services"]["churn"].update(routes=["POST /" + "p" * 129]),
             "mlserve:services.churn.routes.0",
-            "within 128",
+            "longer than 128 characters",
         ),
         (
             lambda c: c.update(
@@ -198,7 +199,7 @@ def test_given_prefix_and_environment_when_parsed_then_names_use_them(root: Path
                 }
             ),
             "mlserve:api.domain.hostedZoneId",
-            "should match pattern",
+            "is not a Route 53 hosted zone id",
         ),
     ],
     ids=[
@@ -535,3 +536,164 @@ def test_given_code_outside_project_when_parsed_then_rejected(root: Path, code: 
     version(config, "v2")["code"] = code
     found = problems(root, config)
     assert any(p.startswith("mlserve:services.churn.versions.v2.code:") for p in found), found
+
+
+# Every problem at once, in the user's words (issue: one source of truth per fact)
+
+
+def test_given_six_problems_at_different_depths_when_parsed_then_all_six_are_told_at_once(
+    root: Path,
+) -> None:
+    # GIVEN problems at the top level, in the api, in a service and in two versions, structural
+    # (unknown key, wrong type) and semantic (dates, reserved variable) mixed
+    config = base_config()
+    config["logRetentionDays"] = 10  # top level: not a CloudWatch retention
+    config["api"] = {"throttle": {"burstLimit": "many"}}  # api: wrong type
+    config["services"]["churn"]["memoryMB"] = 512  # service: unknown key (a typo)
+    version(config, "v2").update(pin=0)  # version: a constraint
+    version(config, "v1").update(sunsetOn="2026-10-01")  # version: before its window
+    version(config, "v2").update(environment={"AWS_REGION": "x"})  # version: reserved variable
+    found = problems(root, config)
+    # THEN one round tells all six, each at its key path
+    expected = [
+        "mlserve:logRetentionDays:",
+        "mlserve:api.throttle.burstLimit:",
+        "mlserve:services.churn.memoryMB:",
+        "mlserve:services.churn.versions.v2.pin:",
+        "mlserve:services.churn.versions.v2.environment.AWS_REGION:",
+    ]
+    for where in expected:
+        assert any(p.startswith(where) for p in found), (where, found)
+    # the window rule needs the whole stack; it runs once the rest is readable
+    fixed = base_config()
+    fixed["services"]["churn"]["memoryMB"] = 512
+    version(fixed, "v1").update(sunsetOn="2026-10-01")
+    version(fixed, "v2").update(pin=0)
+    again = problems(root, fixed)
+    assert any(p.startswith("mlserve:services.churn.versions.v1.sunsetOn:") for p in again), again
+    assert len(again) == 3
+
+
+def test_given_one_bad_version_when_parsed_then_the_other_versions_are_still_checked(
+    root: Path,
+) -> None:
+    # GIVEN a structural error in v2 and a lifecycle error in v1
+    config = base_config()
+    version(config, "v2").update(memoryMb="lots")
+    version(config, "v1").pop("successor")
+    found = problems(root, config)
+    # THEN both are told, and v2 being unreadable does not make v1's successor rule misfire
+    assert any(p.startswith("mlserve:services.churn.versions.v2.memoryMb:") for p in found)
+    assert any(p.startswith("mlserve:services.churn.versions.v1.successor:") for p in found)
+    assert len(found) == 2, found
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "suggestion"),
+    [
+        (lambda c: c["services"]["churn"].update(memoryMB=1), "services.churn.memoryMB",
+         "memoryMb"),
+        (lambda c: version(c, "v2").update(sunsetON="x"), "services.churn.versions.v2.sunsetON",
+         "sunsetOn"),
+        (lambda c: c.update(namePrefx="x"), "namePrefx", "namePrefix"),
+        (lambda c: c.update(api={"domian": {}}), "api.domian", "domain"),
+    ],
+    ids=["service", "version", "top-level", "api"],
+)  # fmt: skip
+def test_given_misspelt_key_when_parsed_then_the_problem_suggests_the_key(
+    root: Path, edit: Any, where: str, suggestion: str
+) -> None:
+    config = base_config()
+    edit(config)
+    (problem,) = [p for p in problems(root, config) if p.startswith(f"mlserve:{where}:")]
+    assert f"did you mean `{suggestion}`?" in problem
+
+
+def test_given_misspelt_status_when_parsed_then_the_value_is_suggested(root: Path) -> None:
+    config = base_config()
+    version(config, "v2")["status"] = "actve"
+    (problem,) = problems(root, config)
+    assert "did you mean 'active'?" in problem
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c["services"].update(churn=[1, 2]),
+        lambda c: c["services"]["churn"]["versions"].update(v2="active"),
+        lambda c: c["services"]["churn"].update(consumers=["arn"]),
+        lambda c: version(c, "v2").update(canary=0.1),
+        lambda c: c.update(api=[]),
+    ],
+)
+def test_given_wrong_shapes_when_parsed_then_no_internal_class_name_is_shown(
+    root: Path, edit: Any
+) -> None:
+    config = base_config()
+    edit(config)
+    text = "\n".join(problems(root, config))
+    internal = ("Settings", "Model", "Canary", "Consumer", "dict_type", "model_type", "function-")
+    assert not any(name in text for name in internal), text
+    assert "mlserve:" in text
+
+
+@pytest.mark.parametrize(
+    ("runtime", "today", "kind", "text"),
+    [
+        ("python3.11", date(2027, 1, 1), "warning", "deprecates python3.11 on 2027-06-30"),
+        ("python3.10", date(2026, 12, 1), "warning", "blocks new functions on it since 2026-11-30"),
+        ("python3.10", date(2027, 1, 15), "problem", "blocks updates of python3.10 functions"),
+        ("python3.13", date(2026, 12, 1), None, ""),
+    ],
+)
+def test_given_runtime_near_lambdas_deprecation_when_parsed_then_told_in_time(
+    root: Path, runtime: str, today: date, kind: str | None, text: str
+) -> None:
+    config = base_config()
+    config["services"]["churn"]["runtime"] = runtime
+    version(config, "v1")["status"] = "active"  # no sunset in the way of a later `today`
+    if kind == "problem":
+        assert any(p.startswith("mlserve:services.churn.runtime:") and text in p
+                   for p in problems(root, config, today))  # fmt: skip
+        return
+    settings = parse(root, config, today)
+    notes = [w for w in settings.warnings if w.startswith("mlserve:services.churn.runtime:")]
+    assert (notes != []) == (kind == "warning"), settings.warnings
+    assert all(text in note for note in notes)
+
+
+def declare(root: Path, folder: str, routes: list[str], service: str = "churn") -> None:
+    declared = {route: {"request": "Req", "response": "Resp"} for route in routes}
+    (root / folder / "contract.py").write_text(
+        f"SURFACE = {{'service': {service!r}, 'version': {folder.rsplit('/', 1)[1]!r}, "
+        f"'routes': {declared!r}}}\n"
+    )
+
+
+def test_given_code_declaring_its_surface_when_parsed_then_its_routes_are_the_versions(
+    root: Path,
+) -> None:
+    declare(root, "svc/v2", ["POST /predict", "POST /explain"])
+    settings = parse(root, base_config())
+    v1, v2 = settings.services["churn"].versions.values()
+    assert [r.key for r in v2.routes] == ["POST /predict", "POST /explain"]
+    assert [r.key for r in v2.all_routes][-2:] == ["GET /health", "GET /metadata"]
+    assert v1.surface is None and [r.key for r in v1.routes] == ["POST /predict"]
+
+
+def test_given_config_routes_the_code_does_not_serve_when_parsed_then_rejected(
+    root: Path,
+) -> None:
+    declare(root, "svc/v2", ["POST /predict"])
+    config = base_config()
+    config["services"]["churn"]["routes"] = ["POST /predict", "POST /explain"]
+    (problem,) = problems(root, config)
+    assert problem.startswith("mlserve:services.churn.routes:")
+    assert "v2's code declares its routes (POST /predict)" in problem
+
+
+def test_given_unreadable_declaration_when_parsed_then_the_code_key_says_why(root: Path) -> None:
+    (root / "svc" / "v2" / "contract.py").write_text("SURFACE = {'service': NAME}\n")
+    (problem,) = problems(root, base_config())
+    assert problem.startswith("mlserve:services.churn.versions.v2.code:")
+    assert "literal" in problem

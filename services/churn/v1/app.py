@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import contract
 from contract import PredictRequest, PredictResponse
-from mlserve_runtime.artifacts import load_weights
-from mlserve_runtime.service import model_handler
 from model import ChurnModel, encode
+
+from mlserve_runtime.artifacts import load_weights
+from mlserve_runtime.service import serve
 
 WEIGHTS, CARD = load_weights(Path(__file__).with_name("weights.json"))
 MODEL = ChurnModel(WEIGHTS)
@@ -19,4 +21,4 @@ def predict(request: PredictRequest) -> PredictResponse:
     return PredictResponse(probability=round(MODEL.probability(encode(request.features)), 6))
 
 
-handler = model_handler("churn", "v1", PredictRequest, PredictResponse, predict, CARD)
+handler = serve(contract, {"POST /predict": predict}, CARD)

@@ -6,6 +6,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# What this version answers, read by the program, the tooling and the runtime (a literal, so it is
+# read without importing anything); health and metadata come with every version.
+SURFACE = {
+    "service": "churn",
+    "version": "v1",
+    "routes": {"POST /predict": {"request": "PredictRequest", "response": "PredictResponse"}},
+}
+
 Feature = Annotated[float, Field(ge=0, le=1_000_000)]
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import contract
 from contract import ModelInfo, PredictRequest, PredictResponse
-from mlserve_runtime.artifacts import load_weights
-from mlserve_runtime.service import model_handler
 from model import THRESHOLD, ChurnModel, encode
+
+from mlserve_runtime.artifacts import load_weights
+from mlserve_runtime.service import serve
 
 WEIGHTS, CARD = load_weights(Path(__file__).with_name("weights.json"))
 MODEL = ChurnModel(WEIGHTS)
@@ -22,4 +24,4 @@ def predict(request: PredictRequest) -> PredictResponse:
     return PredictResponse(probability=round(probability, 6), label=label, model=INFO)
 
 
-handler = model_handler("churn", "v2", PredictRequest, PredictResponse, predict, CARD)
+handler = serve(contract, {"POST /predict": predict}, CARD)

@@ -6,6 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# What this version answers, read by the program, the tooling and the runtime (a literal, so it is
+# read without importing anything); health and metadata come with every version.
+SURFACE = {
+    "service": "churn",
+    "version": "v2",
+    "routes": {"POST /predict": {"request": "PredictRequest", "response": "PredictResponse"}},
+}
+
 
 class CustomerFeatures(BaseModel):
     """One customer; `tenure_months` is new and required in v2 (the breaking change from v1)."""

@@ -27,12 +27,37 @@ def load_weights(path: Path) -> tuple[dict[str, Any], ModelCard]:
     return weights, card
 
 
-def contract_hash(request_model: Any, response_model: Any) -> str:
-    """`sha256:<hex>` of the canonical JSON (sorted keys, no whitespace) of
-    `{"request": <validation schema>, "response": <serialization schema>}`."""
-    schemas = {
-        "request": request_model.model_json_schema(mode="validation"),
-        "response": response_model.model_json_schema(mode="serialization"),
+def surface_models(contract: Any) -> dict[str, tuple[Any, Any]]:
+    """(request model or None, response model) of every route `contract.SURFACE` declares."""
+    resolved = {}
+    for route, names in contract.SURFACE["routes"].items():
+        request = names.get("request")
+        resolved[route] = (
+            getattr(contract, request) if request is not None else None,
+            getattr(contract, names["response"]),
+        )
+    return resolved
+
+
+def contract_schemas(contract: Any) -> dict[str, Any]:
+    """A version's contract as the locks keep it: per declared route, the request's validation
+    schema (what the server accepts) and the response's serialization schema (what old clients
+    must read)."""
+    return {
+        "routes": {
+            route: {
+                "request": request.model_json_schema(mode="validation") if request else None,
+                "response": response.model_json_schema(mode="serialization"),
+            }
+            for route, (request, response) in surface_models(contract).items()
+        }
     }
-    canonical = json.dumps(schemas, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def contract_hash(contract: Any) -> str:
+    """`sha256:<hex>` of the canonical JSON (sorted keys, no whitespace) of contract_schemas, the
+    same text the newest lock of the version holds."""
+    canonical = json.dumps(
+        contract_schemas(contract), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -11,20 +11,31 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from mlserve_runtime import clock
-from mlserve_runtime.problem import VERSION_SUNSET, problem_response
+from mlserve_runtime.conventions import (
+    BASE_PATH,
+    DEPLOYED_LIFECYCLES,
+    DEPRECATED,
+    ENV_DEPRECATED_ON,
+    ENV_DOCS_URL,
+    ENV_LIFECYCLE,
+    ENV_SERVICE,
+    ENV_SUCCESSOR_PATH,
+    ENV_SUNSET_ON,
+    ENV_VERSION,
+    PROBLEM_VERSION_SUNSET,
+    SERVICE,
+    VERSION,
+    base_path,
+    deprecation_header,
+    deprecation_moment,
+    http_date,
+    sunset_moment,
+)
+from mlserve_runtime.problem import problem_response
 
 Handler = Callable[[Any, Any], Any]
 
-STATUSES = ("active", "deprecated")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
-VERSION = re.compile(r"^v[1-9][0-9]*$")
-SUCCESSOR_PATH = re.compile(r"^/[a-z][a-z0-9-]{0,39}/v[1-9][0-9]*$")
-LAST_SECOND_OF_DAY = 86_399
-EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-# IMF-fixdate names are fixed English tokens (RFC 9110); strftime's %a/%b follow the locale.
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 LIFECYCLE_HEADERS = frozenset({"deprecation", "sunset", "link"})
 
 
@@ -46,51 +57,51 @@ class Lifecycle(NamedTuple):
     @property
     def deprecated_at(self) -> int | None:
         """Epoch seconds of 00:00:00Z on the deprecation day."""
-        return None if self.deprecated_on is None else _midnight(self.deprecated_on)
+        return None if self.deprecated_on is None else deprecation_moment(self.deprecated_on)
 
     @property
     def sunset_at(self) -> int | None:
         """Epoch seconds of 23:59:59Z on the sunset day, the last moment the version answers."""
-        return None if self.sunset_on is None else _midnight(self.sunset_on) + LAST_SECOND_OF_DAY
+        return None if self.sunset_on is None else sunset_moment(self.sunset_on)
 
     @property
     def base_path(self) -> str | None:
         """The version's HTTP base path, e.g. `/churn/v1`, when service and version are known."""
-        return f"/{self.service}/{self.version}" if self.service and self.version else None
+        return base_path(self.service, self.version) if self.service and self.version else None
 
 
 def read_lifecycle(environ: Mapping[str, str] | None = None) -> Lifecycle:
     """Parse the MLSERVE_* lifecycle variables; raise DeploymentError naming the bad one."""
     env = os.environ if environ is None else environ
-    service = _matching(env, "MLSERVE_SERVICE", SERVICE, "a service key such as churn")
-    version = _matching(env, "MLSERVE_VERSION", VERSION, "a major version such as v2")
-    status = env.get("MLSERVE_LIFECYCLE", "active")
-    if status not in STATUSES:
+    service = _matching(env, ENV_SERVICE, SERVICE, "a service key such as churn")
+    version = _matching(env, ENV_VERSION, VERSION, "a major version such as v2")
+    status = env.get(ENV_LIFECYCLE, "active")
+    if status not in DEPLOYED_LIFECYCLES:
         raise DeploymentError(
-            f"MLSERVE_LIFECYCLE={status!r} is not a lifecycle a deployed function can have; "
-            f"use one of {', '.join(STATUSES)}"
+            f"{ENV_LIFECYCLE}={status!r} is not a lifecycle a deployed function can have; "
+            f"use one of {', '.join(DEPLOYED_LIFECYCLES)}"
         )
-    deprecated_on = _day(env, "MLSERVE_DEPRECATED_ON")
-    sunset_on = _day(env, "MLSERVE_SUNSET_ON")
+    deprecated_on = _day(env, ENV_DEPRECATED_ON)
+    sunset_on = _day(env, ENV_SUNSET_ON)
     successor_path = _matching(
-        env, "MLSERVE_SUCCESSOR_PATH", SUCCESSOR_PATH, "the successor's base path such as /churn/v2"
+        env, ENV_SUCCESSOR_PATH, BASE_PATH, "the successor's base path such as /churn/v2"
     )
-    docs_url = env.get("MLSERVE_DOCS_URL") or None
+    docs_url = env.get(ENV_DOCS_URL) or None
     if docs_url is not None and not docs_url.startswith("https://"):
-        raise DeploymentError(f"MLSERVE_DOCS_URL={docs_url!r} must be an https:// URL")
-    if status == "deprecated":
+        raise DeploymentError(f"{ENV_DOCS_URL}={docs_url!r} must be an https:// URL")
+    if status == DEPRECATED:
         for name, value in (
-            ("MLSERVE_DEPRECATED_ON", deprecated_on),
-            ("MLSERVE_SUNSET_ON", sunset_on),
-            ("MLSERVE_SUCCESSOR_PATH", successor_path),
+            (ENV_DEPRECATED_ON, deprecated_on),
+            (ENV_SUNSET_ON, sunset_on),
+            (ENV_SUCCESSOR_PATH, successor_path),
         ):
             if value is None:
-                raise DeploymentError(f"{name} is required when MLSERVE_LIFECYCLE=deprecated")
+                raise DeploymentError(f"{name} is required when {ENV_LIFECYCLE}=deprecated")
     if sunset_on is not None and deprecated_on is None:
-        raise DeploymentError("MLSERVE_DEPRECATED_ON is required when MLSERVE_SUNSET_ON is set")
+        raise DeploymentError(f"{ENV_DEPRECATED_ON} is required when {ENV_SUNSET_ON} is set")
     if deprecated_on is not None and sunset_on is not None and sunset_on < deprecated_on:
         raise DeploymentError(
-            f"MLSERVE_SUNSET_ON={sunset_on} is before MLSERVE_DEPRECATED_ON={deprecated_on}; "
+            f"{ENV_SUNSET_ON}={sunset_on} is before {ENV_DEPRECATED_ON}={deprecated_on}; "
             "a version cannot be sunset before it is deprecated (RFC 8594)"
         )
     return Lifecycle(service, version, status, deprecated_on, sunset_on, successor_path, docs_url)
@@ -98,9 +109,9 @@ def read_lifecycle(environ: Mapping[str, str] | None = None) -> Lifecycle:
 
 def lifecycle_headers(lifecycle: Lifecycle) -> dict[str, str]:
     """Deprecation (RFC 9745), Sunset (RFC 8594) and Link headers; none for an active version."""
-    if lifecycle.status != "deprecated":
+    if lifecycle.status != DEPRECATED:
         return {}
-    assert lifecycle.deprecated_at is not None and lifecycle.sunset_at is not None
+    assert lifecycle.deprecated_on is not None and lifecycle.sunset_at is not None
     links = []
     if lifecycle.docs_url is not None:
         links.append(f'<{lifecycle.docs_url}>; rel="deprecation"; type="text/html"')
@@ -111,21 +122,10 @@ def lifecycle_headers(lifecycle: Lifecycle) -> dict[str, str]:
         links.append(f'<{lifecycle.base_path}/metadata>; rel="sunset"; type="application/json"')
     links.append(f'<{lifecycle.successor_path}>; rel="successor-version"')
     return {
-        "Deprecation": f"@{lifecycle.deprecated_at}",
+        "Deprecation": deprecation_header(lifecycle.deprecated_on),
         "Sunset": http_date(lifecycle.sunset_at),
         "Link": ", ".join(links),
     }
-
-
-def http_date(epoch_seconds: int) -> str:
-    """An IMF-fixdate, e.g. `Wed, 30 Jun 2027 23:59:59 GMT`."""
-    days, seconds = divmod(epoch_seconds, 86_400)
-    day = date.fromordinal(EPOCH_ORDINAL + days)
-    hours, rest = divmod(seconds, 3600)
-    return (
-        f"{WEEKDAYS[day.weekday()]}, {day.day:02d} {MONTHS[day.month - 1]} {day.year:04d} "
-        f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d} GMT"
-    )
 
 
 def gone_response(lifecycle: Lifecycle, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def gone_response(lifecycle: Lifecycle, headers: Mapping[str, str]) -> dict[str,
         "API version sunset",
         f"{name} was sunset on {lifecycle.sunset_on}T23:59:59Z and no longer answers; "
         f"use its successor {lifecycle.successor_path}",
-        VERSION_SUNSET,
+        PROBLEM_VERSION_SUNSET,
         headers,
         successor=lifecycle.successor_path,
         sunset=f"{lifecycle.sunset_on}T23:59:59Z",
@@ -146,7 +146,7 @@ def gone_response(lifecycle: Lifecycle, headers: Mapping[str, str]) -> dict[str,
 def versioned(handler: Handler, environ: Mapping[str, str] | None = None) -> Handler:
     """Wrap a payload 2.0 handler so every response follows the version's lifecycle."""
     lifecycle = read_lifecycle(environ)
-    if lifecycle.status != "deprecated":
+    if lifecycle.status != DEPRECATED:
         return handler
     headers = lifecycle_headers(lifecycle)
     gone = gone_response(lifecycle, headers)
@@ -187,10 +187,6 @@ def _explicit(response: Any) -> dict[str, Any]:
         return response
     body = response if isinstance(response, str) else json.dumps(response)
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": body}
-
-
-def _midnight(day: date) -> int:
-    return (day.toordinal() - EPOCH_ORDINAL) * 86_400
 
 
 def _day(env: Mapping[str, str], name: str) -> date | None:

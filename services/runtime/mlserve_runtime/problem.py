@@ -7,10 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 PROBLEM_JSON = "application/problem+json"
-# Tag URIs (RFC 4151) name our problem types without promising a page that resolves; RFC 9457
-# allows non-resolvable type URIs, and the extension members below are defined by these types.
-INVALID_REQUEST = "tag:mlserve,2026:problems/invalid-request"
-VERSION_SUNSET = "tag:mlserve,2026:problems/version-sunset"
+# Problem types are tag URIs (RFC 4151, in conventions): they name our types without promising a
+# page that resolves, which RFC 9457 allows.
 BLANK = "about:blank"
 
 

@@ -1,4 +1,5 @@
-"""The Lambda app of one model version: predict, health and metadata routes on powertools."""
+"""The Lambda app of one model version: the routes its contract declares, plus health and metadata,
+on powertools, validated, logged and wrapped by the version's lifecycle."""
 
 from __future__ import annotations
 
@@ -6,30 +7,33 @@ import base64
 import binascii
 import json
 import os
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
-from mlserve_runtime.artifacts import ModelCard, contract_hash
-from mlserve_runtime.lifecycle import DeploymentError, Handler, read_lifecycle, versioned
-from mlserve_runtime.problem import (
-    BLANK,
-    INVALID_REQUEST,
-    PROBLEM_JSON,
-    problem_body,
-    problem_response,
+from mlserve_runtime.artifacts import ModelCard, contract_hash, surface_models
+from mlserve_runtime.conventions import (
+    ENV_SERVICE,
+    ENV_VERSION,
+    HEALTH_ROUTE,
+    METADATA_ROUTE,
+    PROBLEM_INVALID_REQUEST,
+    base_path,
+    surface_problems,
 )
+from mlserve_runtime.lifecycle import DeploymentError, Handler, read_lifecycle, versioned
+from mlserve_runtime.problem import BLANK, PROBLEM_JSON, problem_body, problem_response
 
 # API Gateway accepts 10 MB and Lambda 6 MB, but every mlserve contract fits in a few KiB: a
 # tight limit keeps a hostile body from costing parse time and memory in a small function.
 MAX_BODY_BYTES = 64 * 1024
-DEFAULT_ROUTES = ("POST /predict",)
-ROUTE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/[A-Za-z0-9._~-]+)+$")
+# A 400 lists the first invalid fields and how many more there are, so a body with thousands of
+# unknown keys never makes the answer larger than the question.
+MAX_PROBLEM_BYTES = 16 * 1024
 JSON = "application/json"
 OUTCOMES = {200: "ok", 400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
             410: "gone"}  # fmt: skip
@@ -40,7 +44,7 @@ class InvalidRequestError(Exception):
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors[:10]))
 
 
 def request_body(event: Mapping[str, Any]) -> bytes:
@@ -80,32 +84,52 @@ _EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "stageVariables": Mapping,
     "cookies": list,
 }
+_CONTEXT_FIELDS: dict[str, type] = {"stage": str, "requestId": str}
+_HTTP_FIELDS: dict[str, type] = {"method": str, "path": str, "sourceIp": str, "userAgent": str}
 
 
 def event_problems(event: Any) -> list[dict[str, str]]:
     """What makes an event unreadable as an HTTP API payload 2.0 request; API Gateway never sends
-    such events, but a direct invoke can, and it must get a 400 rather than a crash."""
+    such events, but a direct invoke can, and it must get a 400 rather than a crash inside the
+    resolver (which reads rawPath, the method, the stage and the string-valued maps)."""
     if not isinstance(event, Mapping):
         return [{"field": "event", "message": "not a JSON object"}]
-    problems = [
-        {"field": name, "message": f"must be {getattr(kind, '__name__', 'a valid value')}"}
-        for name, kind in _EVENT_FIELDS.items()
-        if name in event and not isinstance(event[name], kind)
-    ]
+    problems = _typed(event, _EVENT_FIELDS, "")
     if not isinstance(event.get("rawPath"), str) or not event["rawPath"].startswith("/"):
         problems.append({"field": "rawPath", "message": "a path starting with / is required"})
     context = event.get("requestContext")
-    http = context.get("http") if isinstance(context, Mapping) else None
+    if not isinstance(context, Mapping):
+        return [*problems, {"field": "requestContext", "message": "an object is required"}]
+    problems += _typed(context, _CONTEXT_FIELDS, "requestContext.")
+    if not isinstance(context.get("stage"), str):
+        problems.append({"field": "requestContext.stage", "message": "a stage name is required"})
+    http = context.get("http")
     if not isinstance(http, Mapping) or not isinstance(http.get("method"), str):
         problems.append(
             {"field": "requestContext.http.method", "message": "an HTTP method is required"}
         )
-    headers = event.get("headers")
-    if isinstance(headers, Mapping) and not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        problems.append({"field": "headers", "message": "names and values must be strings"})
+    else:
+        problems += _typed(http, _HTTP_FIELDS, "requestContext.http.")
+    for name in ("headers", "queryStringParameters", "pathParameters", "stageVariables"):
+        values = event.get(name)
+        if isinstance(values, Mapping) and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+        ):
+            problems.append({"field": name, "message": "names and values must be strings"})
+    cookies = event.get("cookies")
+    if isinstance(cookies, list) and not all(isinstance(c, str) for c in cookies):
+        problems.append({"field": "cookies", "message": "must be strings"})
     return problems
+
+
+def _typed(
+    values: Mapping[str, Any], fields: Mapping[str, Any], prefix: str
+) -> list[dict[str, str]]:
+    return [
+        {"field": f"{prefix}{name}", "message": f"must be {getattr(kind, '__name__', 'valid')}"}
+        for name, kind in fields.items()
+        if name in values and not isinstance(values[name], kind)
+    ]
 
 
 def parse_request(event: Mapping[str, Any], request_model: type[BaseModel]) -> BaseModel:
@@ -122,47 +146,79 @@ def parse_request(event: Mapping[str, Any], request_model: type[BaseModel]) -> B
         ) from None
 
 
-def model_handler(
-    service: str,
-    version: str,
-    request_model: type[BaseModel],
-    response_model: type[BaseModel],
-    predict: Callable[[Any], Any],
+def bounded_errors(errors: list[dict[str, str]]) -> dict[str, Any]:
+    """The `errors` member of a 400 (and `more`, the count left out) within MAX_PROBLEM_BYTES."""
+    kept: list[dict[str, str]] = []
+    size = 512  # the rest of the problem object
+    for error in errors:
+        size += len(json.dumps(error)) + 2
+        if size > MAX_PROBLEM_BYTES:
+            break
+        kept.append(error)
+    return (
+        {"errors": kept, "more": len(errors) - len(kept)}
+        if len(kept) < len(errors)
+        else {"errors": kept}
+    )
+
+
+def serve(
+    contract: Any,
+    routes: Mapping[str, Callable[..., Any]],
     card: ModelCard,
-    routes: Sequence[str] = DEFAULT_ROUTES,
     environ: Mapping[str, str] | None = None,
     logger: Logger | None = None,
 ) -> Handler:
-    """A payload 2.0 handler serving `predict` on `routes` (relative to `/<service>/<version>`),
-    plus GET health and metadata, validated, logged, and wrapped by the version's lifecycle."""
+    """A payload 2.0 handler for the surface `contract.SURFACE` declares: `routes` gives each
+    declared route (`POST /predict`, relative to `/<service>/<version>`) its function, which takes
+    the validated request model (nothing for a route without one) and returns the response model.
+    GET health and metadata come with every version. Raises DeploymentError at cold start when
+    the code, its declaration and the function environment disagree."""
+    surface = getattr(contract, "SURFACE", None)
+    problems = surface_problems(surface)
+    if problems:
+        raise DeploymentError(f"the contract's SURFACE is unusable: {'; '.join(problems)}")
+    service, version = surface["service"], surface["version"]
     env = os.environ if environ is None else environ
-    for name, expected in (("MLSERVE_SERVICE", service), ("MLSERVE_VERSION", version)):
+    for name, expected in ((ENV_SERVICE, service), (ENV_VERSION, version)):
         if env.get(name, expected) != expected:
             raise DeploymentError(
                 f"{name}={env[name]!r} but this code serves {service} {version}; the function "
                 "was deployed with another version's code folder"
             )
+    if set(routes) != set(surface["routes"]):
+        raise DeploymentError(
+            f"the app serves {sorted(routes)} but its contract declares "
+            f"{sorted(surface['routes'])}; give every declared route one function"
+        )
+    models = surface_models(contract)
     lifecycle = read_lifecycle(env)
     log = logger or Logger(service=service)
-    base = f"/{service}/{version}"
+    base = base_path(service, version)
     app = APIGatewayHttpResolver()
     methods: dict[str, list[str]] = {}
     served: list[str] = []
 
     def add(route: str, function: Callable[[], Response[str]]) -> None:
-        if not ROUTE.match(route):
-            raise ValueError(f"route {route!r} is not 'METHOD /path', e.g. 'POST /predict'")
         method, path = route.split(" ", 1)
         app.route(base + path, method)(function)
         methods.setdefault(base + path, []).append(method)
         served.append(f"{method} {base}{path}")
 
-    def predict_route() -> Response[str]:
-        request = parse_request(app.current_event.raw_event, request_model)
-        result = predict(request)
-        if not isinstance(result, response_model):
-            result = response_model.model_validate(result)
-        return Response(200, JSON, result.model_dump_json())
+    def route_function(route: str) -> Callable[[], Response[str]]:
+        request_model, response_model = models[route]
+        answer = routes[route]
+
+        def run() -> Response[str]:
+            if request_model is None:
+                result = answer()
+            else:
+                result = answer(parse_request(app.current_event.raw_event, request_model))
+            if not isinstance(result, response_model):
+                result = response_model.model_validate(result)
+            return Response(200, JSON, result.model_dump_json())
+
+        return run
 
     health = json.dumps({"status": "ok", "service": service, "version": version,
                          "lifecycle": lifecycle.status})  # fmt: skip
@@ -186,21 +242,21 @@ def model_handler(
 
     def metadata_route() -> Response[str]:
         if metadata["contract_hash"] is None:  # schema generation is kept off the cold start
-            metadata["contract_hash"] = contract_hash(request_model, response_model)
+            metadata["contract_hash"] = contract_hash(contract)
         return Response(200, JSON, json.dumps(metadata))
 
-    for route in routes:
-        add(route, predict_route)
-    add("GET /health", lambda: Response(200, JSON, health))
-    add("GET /metadata", metadata_route)
+    for route in surface["routes"]:
+        add(route, route_function(route))
+    add(HEALTH_ROUTE, lambda: Response(200, JSON, health))
+    add(METADATA_ROUTE, metadata_route)
 
     def invalid_request(error: InvalidRequestError) -> Response[str]:
         return _problem(
             400,
             "Invalid request",
             f"The body does not match the {service} {version} request contract; see errors.",
-            INVALID_REQUEST,
-            errors=error.errors,
+            PROBLEM_INVALID_REQUEST,
+            **bounded_errors(error.errors),
         )
 
     def not_found(_: Exception) -> Response[str]:
@@ -232,7 +288,7 @@ def model_handler(
         if problems:
             detail = "Not an API Gateway HTTP API payload 2.0 event; see errors."
             response = problem_response(
-                400, "Malformed event", detail, INVALID_REQUEST, errors=problems
+                400, "Malformed event", detail, PROBLEM_INVALID_REQUEST, **bounded_errors(problems)
             )
             event = {}
         else:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import contract
 from contract import PredictRequest, PredictResponse
-from mlserve_runtime.artifacts import load_weights
-from mlserve_runtime.service import model_handler
 from model import SentimentModel
+
+from mlserve_runtime.artifacts import load_weights
+from mlserve_runtime.service import serve
 
 WEIGHTS, CARD = load_weights(Path(__file__).with_name("weights.json"))
 MODEL = SentimentModel(WEIGHTS)
@@ -18,4 +20,4 @@ def predict(request: PredictRequest) -> PredictResponse:
     return PredictResponse(score=round(MODEL.score(request.text), 6))
 
 
-handler = model_handler("sentiment", "v1", PredictRequest, PredictResponse, predict, CARD)
+handler = serve(contract, {"POST /predict": predict}, CARD)

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# What this version answers, read by the program, the tooling and the runtime (a literal, so it is
+# read without importing anything); health and metadata come with every version.
+SURFACE = {
+    "service": "sentiment",
+    "version": "v1",
+    "routes": {"POST /predict": {"request": "PredictRequest", "response": "PredictResponse"}},
+}
+
 
 class PredictRequest(BaseModel):
     """One customer message."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import contract
 from contract import ModelInfo, PredictRequest, PredictResponse, Sentiment
-from mlserve_runtime.artifacts import load_weights
-from mlserve_runtime.service import model_handler
 from model import THRESHOLD, SentimentModel
+
+from mlserve_runtime.artifacts import load_weights
+from mlserve_runtime.service import serve
 
 WEIGHTS, CARD = load_weights(Path(__file__).with_name("weights.json"))
 MODEL = SentimentModel(WEIGHTS)
@@ -28,4 +30,4 @@ def predict(request: PredictRequest) -> PredictResponse:
     )
 
 
-handler = model_handler("sentiment", "v2", PredictRequest, PredictResponse, predict, CARD)
+handler = serve(contract, {"POST /predict": predict}, CARD)

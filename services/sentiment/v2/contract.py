@@ -6,6 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# What this version answers, read by the program, the tooling and the runtime (a literal, so it is
+# read without importing anything); health and metadata come with every version.
+SURFACE = {
+    "service": "sentiment",
+    "version": "v2",
+    "routes": {"POST /predict": {"request": "PredictRequest", "response": "PredictResponse"}},
+}
+
 Text = Annotated[str, Field(min_length=1, max_length=5_000)]
 
 

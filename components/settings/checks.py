@@ -1,0 +1,356 @@
+"""The rules that span fields, entries or levels of the stack config. Version and service rules
+run from the model's validators as each entry validates (with `today`, `project_root` and the
+problems sink in the validation context); stack rules run once the whole model is bound."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationInfo
+
+from components.settings.errors import Path as KeyPath
+from components.settings.errors import Problems
+from components.settings.model import (
+    CERTIFICATE_ARN,
+    Route,
+    ServiceSettings,
+    Settings,
+    VersionSettings,
+)
+from mlserve_runtime.conventions import (
+    FUNCTION_NAME_LIMIT,
+    SURFACE_MODULE,
+    declared_surface,
+)
+
+EntryCheck = Callable[[Any, KeyPath, ValidationInfo], None]
+ROLE_NAME_LIMIT = 64  # IAM role names, Pulumi's random suffix included
+AUTONAME_SUFFIX = 8  # pulumi-aws auto-names a role `<logical name>-<7 random characters>`
+MAX_INTEGRATIONS = 300  # HTTP API quota: integrations per API (fixed)
+INTEGRATION_TIMEOUT_SECONDS = 30  # HTTP API's maximum integration timeout
+ENVIRONMENT_LIMIT = 4096  # bytes of all of a function's variable names and values (Lambda)
+RUNTIME_NOTICE_DAYS = 180
+# Lambda's Python runtimes (docs.aws.amazon.com/lambda/latest/dg/lambda-python.html, read
+# 2026-12-01): deprecation, then no new functions, then no updates.
+RUNTIME_END = {
+    "python3.10": (date(2026, 10, 31), date(2026, 11, 30), date(2027, 1, 15)),
+    "python3.11": (date(2027, 6, 30), date(2027, 7, 31), date(2027, 8, 31)),
+    "python3.12": (date(2028, 10, 31), date(2028, 11, 30), date(2029, 1, 10)),
+    "python3.13": (date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31)),
+    "python3.14": (date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31)),
+}
+
+
+def _context(info: ValidationInfo) -> tuple[Problems, date, Path]:
+    context = info.context or {}
+    return context["problems"], context["today"], Path(context["project_root"])
+
+
+def check_version(version: VersionSettings, path: KeyPath, info: ValidationInfo) -> None:
+    """What one version's own entry must satisfy: its code, its dates, its pin and canary."""
+    problems, today, root = _context(info)
+    if version.deployed:
+        _code(version, path, root, problems)
+    _lifecycle(version, path, today, problems)
+    _traffic(version, path, problems)
+
+
+def _code(version: VersionSettings, path: KeyPath, root: Path, problems: Problems) -> None:
+    where = (*path, "code")
+    if version.code is None:
+        problems.add(where, f"required for a {version.status} version; give the code folder")
+        return
+    folder = version.code.resolve()
+    if not folder.is_relative_to(root.resolve()):
+        problems.add(where, f"{version.code} is outside the project; give a relative path")
+        return
+    relative = folder.relative_to(root.resolve())
+    if not folder.is_dir():
+        problems.add(
+            where,
+            f"folder {relative} does not exist; give the version's code folder relative to the "
+            "project root",
+        )
+        return
+    contract = folder / SURFACE_MODULE
+    if contract.is_file():
+        try:
+            version._surface = declared_surface(contract.read_text())
+        except (SyntaxError, ValueError) as error:
+            problems.add(where, f"{relative / SURFACE_MODULE} does not declare a usable surface: "
+                         f"{error}")  # fmt: skip
+
+
+def _lifecycle(version: VersionSettings, path: KeyPath, today: date, problems: Problems) -> None:
+    def at(key: str) -> KeyPath:
+        return (*path, key)
+
+    if version.status in ("deprecated", "retired"):
+        for key, value in (
+            ("deprecatedOn", version.deprecated_on),
+            ("sunsetOn", version.sunset_on),
+            ("successor", version.successor),
+        ):
+            if value is None:
+                problems.add(at(key), f"required for a {version.status} version")
+    deprecated_on, sunset_on = version.deprecated_on, version.sunset_on
+    if sunset_on is not None and deprecated_on is None:
+        problems.add(at("deprecatedOn"), "required when sunsetOn is set")
+    if deprecated_on is not None and sunset_on is not None and sunset_on < deprecated_on:
+        problems.add(
+            at("sunsetOn"),
+            f"{sunset_on} is before deprecatedOn {deprecated_on}; a version cannot be sunset "
+            "before it is deprecated",
+        )
+    name = f"{path[1]} {version.key}" if len(path) > 1 else version.key
+    if version.status == "active" and deprecated_on is not None and deprecated_on <= today:
+        problems.warn(
+            at("status"),
+            f"deprecatedOn {deprecated_on} has come; mark {name} deprecated so callers get "
+            "Deprecation and Sunset headers",
+        )
+    if version.status == "deprecated" and sunset_on is not None and sunset_on < today:
+        problems.warn(
+            at("status"),
+            f"sunset {sunset_on} has passed and the version answers 410 Gone; mark it retired to "
+            "remove its resources",
+        )
+    if version.status == "retired" and sunset_on is not None and sunset_on >= today:
+        problems.add(
+            at("status"),
+            f"a version may be retired only after its sunset day ({sunset_on}); keep it "
+            f"deprecated until {sunset_on + timedelta(days=1)}",
+        )
+
+
+def _traffic(version: VersionSettings, path: KeyPath, problems: Problems) -> None:
+    if version.status == "deprecated":
+        for key, value in (("pin", version.pin), ("canary", version.canary)):
+            if value is not None:
+                problems.add(
+                    (*path, key),
+                    "not allowed on a deprecated version; its alias must serve the newest "
+                    "published version, the only one whose environment carries the deprecation "
+                    "(published versions are immutable)",
+                )
+    if version.canary is None:
+        return
+    if version.pin is None:
+        problems.add(
+            (*path, "canary"),
+            "requires pin; the alias keeps the pinned version and sends the canary share to the "
+            "newest published version",
+        )
+    if version.provisioned_concurrency is not None:
+        problems.add(
+            (*path, "provisionedConcurrency"),
+            "cannot be combined with canary; AWS rejects provisioned concurrency on an alias "
+            "with a weighted routing config",
+        )
+
+
+def check_service(service: ServiceSettings, path: KeyPath, info: ValidationInfo) -> None:
+    """What a service's entry must satisfy across its versions: handlers that resolve, routes
+    that agree with the code, successors, consumers, names and runtimes."""
+    problems, today, root = _context(info)
+    _config_routes(service, path, problems)
+    for version in service.versions.values():
+        where = (*path, "versions", version.key)
+        if (*path, "versions", version.key) in problems.invalid:
+            continue
+        if version.deployed:
+            _handler(version, where, root, problems)
+            _runtime(version, where, today, problems)
+            if version.timeout_seconds > INTEGRATION_TIMEOUT_SECONDS:
+                problems.warn(
+                    (*where, "timeoutSeconds"),
+                    f"{version.timeout_seconds}s exceeds the HTTP API's "
+                    f"{INTEGRATION_TIMEOUT_SECONDS}s integration limit; API callers get 503 after "
+                    f"{INTEGRATION_TIMEOUT_SECONDS}s while the function keeps running",
+                )
+        _successor(service, version, where, problems)
+        role_name = len(f"{version.logical_name}-role") + AUTONAME_SUFFIX
+        if role_name > ROLE_NAME_LIMIT:
+            problems.add(
+                where,
+                f"the execution role name would have {role_name} characters, IAM allows "
+                f"{ROLE_NAME_LIMIT}; shorten the service key",
+            )
+    _consumers(service, path, problems)
+
+
+def _config_routes(service: ServiceSettings, path: KeyPath, problems: Problems) -> None:
+    if service.routes is None:
+        return
+    seen: dict[str, int] = {}
+    for index, text in enumerate(service.routes):
+        route = Route.parse(text)
+        if route.slug in seen:
+            same = service.routes[seen[route.slug]] == text
+            problems.add(
+                (*path, "routes", index),
+                f"duplicate route {problems.shown(text, path)}; list each route once"
+                if same
+                else f"{problems.shown(text, path)} differs from another route only in "
+                "punctuation; resource names would collide, rename one of them",
+            )
+        seen.setdefault(route.slug, index)
+    for version in service.deployed_versions:
+        if version.surface is not None and set(service.routes) != set(version.surface["routes"]):
+            problems.add(
+                (*path, "routes"),
+                f"{version.key}'s code declares its routes ({', '.join(version.surface['routes'])}"
+                f"); the config's routes must match them or be left out",
+            )
+
+
+def _handler(version: VersionSettings, path: KeyPath, root: Path, problems: Problems) -> None:
+    if version.code is None or not version.code.is_dir():
+        return  # the code folder's own problem is already told
+    module, _, function = version.handler.rpartition(".")
+    module_file = version.code / (module.replace(".", "/") + ".py")
+    if not module or not function or not module_file.is_file():
+        where = (*path, "handler") if version.handler_override else (path[0], path[1], "handler")
+        relative = version.code.resolve().relative_to(root.resolve())
+        problems.add(
+            where,
+            f"{problems.shown(version.handler, path)} does not name a function in a module of "
+            f"{relative}; use 'module.function', e.g. app.handler",
+        )
+
+
+def _runtime(version: VersionSettings, path: KeyPath, today: date, problems: Problems) -> None:
+    deprecation, no_create, no_update = RUNTIME_END[version.runtime]
+    where = (*path, "runtime") if version.runtime_override else (path[0], path[1], "runtime")
+    newer = "python3.13 or python3.14"
+    if today >= no_update:
+        problems.add(
+            where,
+            f"Lambda blocks updates of {version.runtime} functions since {no_update}; use {newer}",
+        )
+    elif today >= no_create:
+        problems.warn(
+            where,
+            f"{version.runtime} was deprecated on {deprecation}; Lambda blocks new functions on it "
+            f"since {no_create} and updates from {no_update}: move to {newer}",
+        )
+    elif today >= deprecation - timedelta(days=RUNTIME_NOTICE_DAYS):
+        problems.warn(
+            where,
+            f"Lambda deprecates {version.runtime} on {deprecation} (no new functions from "
+            f"{no_create}, no updates from {no_update}); plan the move to {newer}",
+        )
+
+
+def _successor(
+    service: ServiceSettings, version: VersionSettings, path: KeyPath, problems: Problems
+) -> None:
+    if version.successor is None:
+        return
+    where = (*path, "successor")
+    if (*path[:-1], version.successor) in problems.invalid:
+        return
+    successor = service.versions.get(version.successor)
+    if successor is None:
+        problems.add(
+            where,
+            f"{problems.shown(version.successor, path)} is not a version of {path[1]}; use one of "
+            f"{', '.join(service.versions)}",
+        )
+    elif successor.major <= version.major:
+        problems.add(
+            where,
+            f"{problems.shown(version.successor, path)} is not a higher major than {version.key}; "
+            "a successor must be newer",
+        )
+    elif version.status == "deprecated" and not successor.deployed:
+        problems.add(
+            where,
+            f"{problems.shown(version.successor, path)} is retired; callers must be sent to a "
+            "version that answers",
+        )
+
+
+def _consumers(service: ServiceSettings, path: KeyPath, problems: Problems) -> None:
+    for index, consumer in enumerate(service.consumers):
+        for key in consumer.versions:
+            where = (*path, "consumers", index, "versions")
+            version = service.versions.get(key)
+            if (*path, "versions", key) in problems.invalid:
+                continue
+            if version is None:
+                problems.add(
+                    where,
+                    f"{problems.shown(key, path)} is not a version of {path[1]}; use one of "
+                    f"{', '.join(service.versions)}",
+                )
+            elif not version.deployed:
+                problems.add(
+                    where, f"{problems.shown(key, path)} is retired and has no routes; remove it"
+                )
+    if service.consumers and service.auth != "iam":
+        problems.add(
+            (*path, "consumers"),
+            "consumers need auth: iam; without it every route is public and a consumer grant "
+            "means nothing",
+        )
+
+
+def check_stack(settings: Settings, problems: Problems) -> None:
+    """What needs the whole stack: the deprecation window, physical names, the environment's
+    size, the API's quotas and the custom domain's region."""
+    for version in settings.versions():
+        path = ("services", version.service, "versions", version.key)
+        if version.deprecated_on is not None and version.sunset_on is not None:
+            earliest = version.deprecated_on + timedelta(days=settings.deprecation_window_days)
+            if version.sunset_on < earliest:
+                problems.add(
+                    (*path, "sunsetOn"),
+                    f"{version.sunset_on} is less than mlserve:deprecationWindowDays "
+                    f"({settings.deprecation_window_days}) after deprecatedOn "
+                    f"{version.deprecated_on}; the earliest allowed sunset is {earliest}",
+                )
+        if not version.deployed:
+            continue
+        if len(version.function_name) > FUNCTION_NAME_LIMIT:
+            problems.add(
+                path,
+                f"function name {version.function_name!r} has {len(version.function_name)} "
+                f"characters, Lambda allows {FUNCTION_NAME_LIMIT}; shorten mlserve:namePrefix or "
+                "the service key",
+            )
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in version.variables.items())
+        if size > ENVIRONMENT_LIMIT:
+            problems.add(
+                (*path, "environment"),
+                f"the function's variables (with the MLSERVE_* ones the program adds) take {size} "
+                f"bytes; Lambda allows {ENVIRONMENT_LIMIT} in all. Move large values into the code "
+                "folder or a parameter store",
+            )
+    _quotas(settings, problems)
+    domain = settings.api.domain
+    match = CERTIFICATE_ARN.fullmatch(domain.certificate_arn) if domain else None
+    if match is not None and settings.region is not None and match.group(1) != settings.region:
+        problems.add(
+            ("api", "domain", "certificateArn"),
+            f"the certificate is in {match.group(1)}, but the stack deploys to {settings.region} "
+            f"(aws:region); a regional custom domain needs a certificate issued or imported in "
+            f"ACM in {settings.region}",
+        )
+
+
+def _quotas(settings: Settings, problems: Problems) -> None:
+    deployed = settings.deployed_versions()
+    routes = sum(len(version.all_routes) for version in deployed)
+    quota = settings.api.route_quota
+    if routes > quota or len(deployed) > MAX_INTEGRATIONS:
+        problems.add(
+            ("services",),
+            f"the HTTP API would have {routes} routes and {len(deployed)} integrations; the "
+            f"quotas are {quota} routes (mlserve:api.routeQuota, raise it only after AWS raised it "
+            f"for this API) and {MAX_INTEGRATIONS} integrations (fixed). Retire old versions or "
+            "split services across stacks",
+        )

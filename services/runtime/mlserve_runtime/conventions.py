@@ -1,0 +1,193 @@
+"""mlserve's conventions, each stated once: keys, physical names, routes, lifecycle values, tags,
+the function environment's variable names, HTTP lifecycle dates and a version's declared surface.
+
+Standard library only. Shipped inside every function package (with the runtime), imported by the
+program and the tooling, and vendored byte for byte into the policy pack (policies/conventions.py,
+written by `python -m mlserve generate`), which ships on its own; a test keeps the copies equal.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import date
+from email.utils import formatdate
+from typing import Any, NamedTuple
+
+SERVICE_KEY = r"[a-z][a-z0-9-]{0,39}"
+VERSION_KEY = r"v[1-9][0-9]*"
+ENVIRONMENT_KEY = r"[a-z][a-z0-9-]{0,31}"
+SERVICE = re.compile(rf"^{SERVICE_KEY}$")
+VERSION = re.compile(rf"^{VERSION_KEY}$")
+ENVIRONMENT = re.compile(rf"^{ENVIRONMENT_KEY}$")
+NAME_PREFIX = re.compile(r"^[a-z0-9-]{0,32}$")
+NAME_PREFIX_LIMIT = 32
+ALIAS_NAME = re.compile(rf"^({ENVIRONMENT_KEY})_({VERSION_KEY})$")
+BASE_PATH = re.compile(rf"^/({SERVICE_KEY})/({VERSION_KEY})$")
+FUNCTION_NAME_LIMIT = 64  # Lambda function names
+
+ACTIVE, DEPRECATED, RETIRED = "active", "deprecated", "retired"
+LIFECYCLES = (ACTIVE, DEPRECATED, RETIRED)
+DEPLOYED_LIFECYCLES = (ACTIVE, DEPRECATED)
+DEFAULT_DEPRECATION_WINDOW_DAYS = 180
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+ROUTE_PATH = r"(?:/[A-Za-z0-9._~-]+)+"
+ROUTE = re.compile(rf"^({'|'.join(HTTP_METHODS)}) ({ROUTE_PATH})$")
+ROUTE_KEY = re.compile(
+    rf"^({'|'.join(HTTP_METHODS)}) /({SERVICE_KEY})/({VERSION_KEY})({ROUTE_PATH})$"
+)
+ROUTE_PATH_LIMIT = 128  # characters of a route's path below /<service>/v<N>
+HEALTH_ROUTE = "GET /health"
+METADATA_ROUTE = "GET /metadata"
+RESERVED_ROUTES = (HEALTH_ROUTE, METADATA_ROUTE)
+DEFAULT_ROUTES = ("POST /predict",)  # what code that declares no surface serves
+
+TAG_SERVICE = "mlserve:service"
+TAG_VERSION = "mlserve:api-version"
+TAG_LIFECYCLE = "mlserve:lifecycle"
+TAG_ENVIRONMENT = "mlserve:environment"
+REQUIRED_TAGS = (TAG_SERVICE, TAG_VERSION, TAG_LIFECYCLE, TAG_ENVIRONMENT)
+
+ENV_SERVICE = "MLSERVE_SERVICE"
+ENV_VERSION = "MLSERVE_VERSION"
+ENV_ENVIRONMENT = "MLSERVE_ENVIRONMENT"
+ENV_LIFECYCLE = "MLSERVE_LIFECYCLE"
+ENV_DEPRECATED_ON = "MLSERVE_DEPRECATED_ON"
+ENV_SUNSET_ON = "MLSERVE_SUNSET_ON"
+ENV_SUCCESSOR_PATH = "MLSERVE_SUCCESSOR_PATH"
+ENV_DOCS_URL = "MLSERVE_DOCS_URL"
+RESERVED_ENV_PREFIXES = ("MLSERVE_", "AWS_", "POWERTOOLS_")
+
+PROBLEM_INVALID_REQUEST = "tag:mlserve,2026:problems/invalid-request"
+PROBLEM_VERSION_SUNSET = "tag:mlserve,2026:problems/version-sunset"
+
+SURFACE_MODULE = "contract.py"
+SURFACE_NAME = "SURFACE"
+DAY_SECONDS = 86_400
+EPOCH = date(1970, 1, 1)
+
+
+class VersionRef(NamedTuple):
+    """A service's major version as resources and paths name it, e.g. churn v2."""
+
+    service: str
+    version: str
+
+    @property
+    def major(self) -> int:
+        """The major number, e.g. 2."""
+        return int(self.version[1:])
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.version}"
+
+
+def function_name(name_prefix: str, service: str, version: str) -> str:
+    """The Lambda function name of a service version, e.g. `dev-churn_v2`."""
+    return f"{name_prefix}{service}_{version}"
+
+
+def alias_name(environment: str, version: str) -> str:
+    """The alias name of a version in an environment, e.g. `prod_v2`."""
+    return f"{environment}_{version}"
+
+
+def logical_name(service: str, version: str) -> str:
+    """A version's Pulumi logical name, the same in every stack, e.g. `churn-v2`."""
+    return f"{service}-{version}"
+
+
+def base_path(service: str, version: str) -> str:
+    """A version's public base path, e.g. `/churn/v2`."""
+    return f"/{service}/{version}"
+
+
+def route_key(service: str, version: str, route: str) -> str:
+    """A version route's public key from its relative form: `POST /predict` of churn v2 is
+    `POST /churn/v2/predict`."""
+    method, path = route.split(" ", 1)
+    return f"{method} {base_path(service, version)}{path}"
+
+
+def parse_function_name(name_prefix: str, name: str) -> VersionRef | None:
+    """The version a function name `<prefix><service>_v<N>` stands for, or None."""
+    if not name.startswith(name_prefix):
+        return None
+    service, separator, version = name[len(name_prefix) :].rpartition("_")
+    if not separator or not SERVICE.fullmatch(service) or not VERSION.fullmatch(version):
+        return None
+    return VersionRef(service, version)
+
+
+def deprecation_moment(day: date) -> int:
+    """Epoch seconds at which a `deprecatedOn` day starts (00:00:00Z)."""
+    return (day - EPOCH).days * DAY_SECONDS
+
+
+def sunset_moment(day: date) -> int:
+    """Epoch seconds of the last moment a version answers on its `sunsetOn` day (23:59:59Z)."""
+    return deprecation_moment(day) + DAY_SECONDS - 1
+
+
+def http_date(epoch_seconds: int) -> str:
+    """An IMF-fixdate (RFC 9110), as the Sunset header needs, e.g. `Wed, 30 Jun 2027 23:59:59
+    GMT` (email.utils writes the fixed English names, whatever the locale)."""
+    return formatdate(epoch_seconds, usegmt=True)
+
+
+def deprecation_header(day: date) -> str:
+    """The Deprecation header value (RFC 9745): `@<epoch seconds>` of the day's start."""
+    return f"@{deprecation_moment(day)}"
+
+
+def declared_surface(source: str) -> dict[str, Any] | None:
+    """A version's surface as its `contract.py` declares it, read without importing anything:
+    the literal `SURFACE = {"service": ..., "version": ..., "routes": {"POST /predict":
+    {"request": "<model>", "response": "<model>"}}}`. None when the module declares none; raises
+    ValueError when the declaration is not such a literal."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == SURFACE_NAME for t in targets):
+            try:
+                surface = ast.literal_eval(value)
+            except ValueError:
+                raise ValueError(f"{SURFACE_NAME} must be a literal (no names or calls)") from None
+            problems = surface_problems(surface)
+            if problems:
+                raise ValueError(f"{SURFACE_NAME}: " + "; ".join(problems))
+            return surface  # type: ignore[no-any-return]
+    return None
+
+
+def surface_problems(surface: Any) -> list[str]:
+    """What makes a surface declaration unusable, if anything."""
+    if not isinstance(surface, dict):
+        return ["must be a dict with service, version and routes"]
+    known = ("service", "version", "routes")
+    problems = [f"unknown key {key!r}" for key in surface if key not in known]
+    if not isinstance(surface.get("service"), str) or not SERVICE.fullmatch(surface["service"]):
+        problems.append(f"service {surface.get('service')!r} is not a service key")
+    if not isinstance(surface.get("version"), str) or not VERSION.fullmatch(surface["version"]):
+        problems.append(f"version {surface.get('version')!r} is not v1, v2, ...")
+    routes = surface.get("routes")
+    if not isinstance(routes, dict) or not routes:
+        return [*problems, "routes must map at least one 'METHOD /path' to its models"]
+    for route, models in routes.items():
+        if not isinstance(route, str) or not ROUTE.fullmatch(route):
+            problems.append(f"route {route!r} is not 'METHOD /path'")
+        elif route in RESERVED_ROUTES:
+            problems.append(f"route {route!r} is reserved; every version answers it already")
+        if not isinstance(models, dict) or set(models) - {"request", "response"}:
+            problems.append(f"route {route!r} must map to {{'request': ..., 'response': ...}}")
+        elif not isinstance(models.get("response"), str) or not isinstance(
+            models.get("request"), str | type(None)
+        ):
+            problems.append(f"route {route!r} names its models by their class names")
+    return problems
