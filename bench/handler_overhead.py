@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "services" / "runtime")]
 
 from components.packaging import layer_directory, package_files  # noqa: E402
-from mlserve.offline import stack_settings  # noqa: E402
+from mlserve.stack_files import stack_settings  # noqa: E402
 from mlserve_runtime.lifecycle import versioned  # noqa: E402
 from tests.support.events import http_api_event, load_handler  # noqa: E402
 

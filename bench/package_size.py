@@ -25,7 +25,7 @@ from components.packaging import (  # noqa: E402
     package_files,
     zipped,
 )
-from mlserve.offline import stack_files, stack_settings  # noqa: E402
+from mlserve.stack_files import stack_files, stack_settings  # noqa: E402
 
 PARTS = ("code", "weights", "runtime")
 LAYER_PARTS = ("pydantic_core", "pydantic", "aws_lambda_powertools")

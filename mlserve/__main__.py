@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from components.settings import ConfigError
-from mlserve.offline import stack_files, stack_settings
+from mlserve.stack_files import stack_files, stack_settings
 
 
 def validate(argv: Sequence[str]) -> int:

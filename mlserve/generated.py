@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from components.settings import ConfigError, Settings
-from mlserve.offline import PROJECT_ROOT, stack_files, stack_settings
+from mlserve.offline import PROJECT_ROOT
+from mlserve.stack_files import stack_files, stack_settings
 
 
 def write_or_check(

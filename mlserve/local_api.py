@@ -44,33 +44,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import parse_qsl
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from components.settings import INTEGRATION_TIMEOUT_SECONDS, ConfigError, Settings, VersionSettings
+from mlserve.gateway_events import ACCOUNT_ID, http_api_event
 
 log = logging.getLogger("mlserve.local_api")
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "local_worker.py"
-ACCOUNT_ID = "123456789012"
-API_ID = "localapi00"
 DEFAULT_REGION = "us-east-1"
 INIT_SECONDS = 10  # Lambda's budget for a cold start's imports, on top of the function timeout
-TEXT_MEDIA_TYPES = frozenset(
-    {
-        "application/json",
-        "application/xml",
-        "application/javascript",
-        "application/x-www-form-urlencoded",
-        "application/graphql",
-        "application/yaml",
-        "application/x-yaml",
-    }
-)
 HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})  # set by the gateway
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -257,24 +243,6 @@ def routes(settings: Settings) -> dict[tuple[str, str], LocalRoute]:
     return table
 
 
-def request_time(moment: datetime) -> str:
-    """API Gateway's `requestContext.time`, e.g. `12/Mar/2020:19:03:58 +0000`."""
-    moment = moment.astimezone(UTC)
-    return f"{moment:%d}/{MONTHS[moment.month - 1]}/{moment:%Y:%H:%M:%S} +0000"
-
-
-def is_text(content_type: str | None, content_encoding: str | None = None) -> bool:
-    """Whether API Gateway passes a body of this type as text rather than base64."""
-    if content_encoding and content_encoding.strip().lower() not in ("", "identity"):
-        return False
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return (
-        media_type.startswith("text/")
-        or media_type in TEXT_MEDIA_TYPES
-        or media_type.endswith(("+json", "+xml"))
-    )
-
-
 def build_event(
     request: Request, route_key: str, *, now: datetime, request_id: str
 ) -> dict[str, Any]:
@@ -288,61 +256,26 @@ def build_event(
     headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip
     headers["x-forwarded-port"] = str(request.environ.get("SERVER_PORT", ""))
     headers["x-forwarded-proto"] = request.scheme
-    raw_query = request.environ.get("QUERY_STRING", "")
-    query: dict[str, str] = {}
-    for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        query[name] = f"{query[name]},{value}" if name in query else value
+    headers.setdefault("host", "localhost")
     cookies = [
         part.strip()
         for header in request.headers.getlist("Cookie")
         for part in header.split(";")
         if part.strip()
     ]
-    host = headers.get("host", "localhost")
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": request.path,
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "apiId": API_ID,
-            "domainName": host,
-            "domainPrefix": host.split(".", 1)[0],
-            "http": {
-                "method": request.method,
-                "path": request.path,
-                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-                "sourceIp": client_ip,
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": request_id,
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": request_time(now),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if query:
-        event["queryStringParameters"] = query
-    body = request.get_data(cache=False)
-    if body:
-        text = None
-        if is_text(request.content_type, request.content_encoding):
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                text = None
-        if text is None:
-            event["body"] = base64.b64encode(body).decode("ascii")
-            event["isBase64Encoded"] = True
-        else:
-            event["body"] = text
-    return event
+    return http_api_event(
+        request.method,
+        request.path,
+        headers=headers,
+        body=request.get_data(cache=False),
+        query=request.environ.get("QUERY_STRING", ""),
+        cookies=cookies,
+        route_key=route_key,
+        request_id=request_id,
+        now=now,
+        source_ip=client_ip,
+        protocol=request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+    )
 
 
 class InvalidLambdaResponseError(ValueError):
@@ -548,7 +481,7 @@ def _today_offset(today: date | None) -> timedelta:
 
 
 def _region(stack: str) -> str:
-    from mlserve.offline import stack_config
+    from mlserve.stack_files import stack_config
 
     return stack_config(stack).get("aws:region", DEFAULT_REGION)
 
@@ -568,7 +501,7 @@ def main(argv: Sequence[str]) -> int:
     )
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from mlserve.offline import stack_files, stack_settings
+    from mlserve.stack_files import stack_files, stack_settings
 
     if args.stack not in stack_files():
         print(f"unknown stack {args.stack!r}; known: {', '.join(stack_files())}", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import json
 import logging
 import os
 import runpy
@@ -13,12 +12,10 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, set_mocks
@@ -26,7 +23,7 @@ from pulumi.runtime.settings import get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import Settings, settings_from_engine_config, today_utc
+from components.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "mlserve"
@@ -246,60 +243,6 @@ class ProgramRun:
         return next(r for r in self.registrations if r.urn == urn)
 
 
-SECRET_PLACEHOLDER = "[secret]"  # what a `secure:` value reads as offline (no key to decrypt it)
-
-
-def engine_config(stack_file: Path) -> dict[str, str]:
-    """A stack file's config as the engine hands it to the program: strings, objects as JSON;
-    each `secure:` value (ciphertext only the Pulumi CLI can decrypt) becomes a placeholder."""
-    document = yaml.safe_load(stack_file.read_text()) or {}
-    config = document.get("config") or {}
-    return {
-        key: value if isinstance(value, str) else json.dumps(_decrypted(value), default=str)
-        for key, value in config.items()
-    }
-
-
-def secret_keys(stack_file: Path) -> list[str]:
-    """The config keys a stack file stores as secrets (a `secure:` value anywhere inside)."""
-    document = yaml.safe_load(stack_file.read_text()) or {}
-    return sorted(
-        key for key, value in (document.get("config") or {}).items() if _has_secure(value)
-    )
-
-
-def _is_secure(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
-
-
-def _has_secure(value: Any) -> bool:
-    if _is_secure(value):
-        return True
-    if isinstance(value, dict):
-        return any(_has_secure(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_secure(item) for item in value)
-    return False
-
-
-def _decrypted(value: Any) -> Any:
-    if _is_secure(value):
-        return SECRET_PLACEHOLDER
-    if isinstance(value, dict):
-        return {key: _decrypted(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decrypted(item) for item in value]
-    return value
-
-
-def stack_files(project_root: Path = PROJECT_ROOT) -> dict[str, Path]:
-    """Every stack file of the project by stack name."""
-    return {
-        path.name.removeprefix("Pulumi.").removesuffix(".yaml"): path
-        for path in sorted(project_root.glob("Pulumi.*.yaml"))
-    }
-
-
 class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -426,25 +369,4 @@ def deployed_from_ledger(ledger: Mapping[str, Any], settings: Settings) -> Deplo
         versions=frozenset(f"{service}-{version}" for service, version in entries),
         published=published,
         unchanged=frozenset(unchanged),
-    )
-
-
-def stack_config(stack: str) -> dict[str, str]:
-    """The engine config of one of the project's stack files (`Pulumi.<stack>.yaml`)."""
-    return engine_config(stack_files()[stack])
-
-
-def stack_settings(stack: str, today: date | None = None) -> Settings:
-    """A stack file's settings without running Pulumi (raises ConfigError like the program)."""
-    return file_settings(stack, stack_files()[stack], today)
-
-
-def file_settings(stack: str, path: Path, today: date | None = None) -> Settings:
-    """The settings of a stack file at any path, as the program would read them."""
-    return settings_from_engine_config(
-        engine_config(path),
-        stack=stack,
-        project_root=PROJECT_ROOT,
-        today=today or today_utc(),
-        secret_keys=frozenset(secret_keys(path)),
     )

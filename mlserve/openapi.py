@@ -15,7 +15,7 @@ from components.settings import Settings, VersionSettings
 from mlserve.contracts import canonical_json, contract_schemas
 from mlserve.generated import write_or_check
 from mlserve.offline import PROJECT_ROOT
-from mlserve_runtime.conventions import RESERVED_ROUTES
+from mlserve_runtime.conventions import SURFACE_MODULE
 
 OPENAPI_DIR = PROJECT_ROOT / "docs" / "openapi"
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -28,6 +28,7 @@ PROBLEM_SCHEMA = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "successor": {"type": "string"},
+        "more": {"type": "integer", "description": "how many further errors were left out"},
         "errors": {
             "type": "array",
             "items": {
@@ -95,18 +96,20 @@ def build(settings: Settings) -> dict[str, Any]:
         for version in service.deployed_versions:
             assert version.code is not None
             prefix = f"{service.key.replace('-', '_')}_{version.key}_"
-            contract = contract_schemas(version.code / "contract.py")
-            request = _hoisted(contract["request"], prefix, schemas)
-            response = _hoisted(contract["response"], prefix, schemas)
-            schemas[f"{prefix}Request"], schemas[f"{prefix}Response"] = request, response
+            contract = contract_schemas(version.code / SURFACE_MODULE)["routes"]
             deprecated = version.status == "deprecated"
             headers = LIFECYCLE_HEADERS if deprecated else {}
             note = _lifecycle_note(version)
             for route in version.all_routes:
-                is_predict = route.key not in RESERVED_ROUTES
-                body = f"{prefix}Response" if is_predict else None
+                models = contract.get(route.key)
+                name = f"{prefix}{route.slug.replace('-', '_')}"
+                body_ref: dict[str, Any] = {"type": "object"}
+                if models is not None:
+                    response = _hoisted(models["response"], f"{name}_", schemas)
+                    schemas[f"{name}_Response"] = response
+                    body_ref = {"$ref": f"#/components/schemas/{name}_Response"}
                 operation: dict[str, Any] = {
-                    "operationId": f"{prefix}{route.slug.replace('-', '_')}",
+                    "operationId": name,
                     "tags": [f"{service.key} {version.key}"],
                     "summary": f"{route.key} of {service.key} {version.key}",
                     "description": (version.changelog + note).strip(),
@@ -114,13 +117,7 @@ def build(settings: Settings) -> dict[str, Any]:
                         "200": {
                             "description": "Success",
                             "headers": headers,
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": f"#/components/schemas/{body}"}
-                                    if body
-                                    else {"type": "object"}
-                                }
-                            },
+                            "content": {"application/json": {"schema": body_ref}},
                         },
                         "410": {
                             "description": "The version is past its sunset",
@@ -132,17 +129,19 @@ def build(settings: Settings) -> dict[str, Any]:
                         },
                     },
                 }
-                if is_predict:
+                if models is not None and models["request"] is not None:
+                    request = _hoisted(models["request"], f"{name}_", schemas)
+                    schemas[f"{name}_Request"] = request
                     operation["requestBody"] = {
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"$ref": f"#/components/schemas/{prefix}Request"}
+                                "schema": {"$ref": f"#/components/schemas/{name}_Request"}
                             }
                         },
                     }
                     operation["responses"]["400"] = {
-                        "description": "Invalid request; `errors` lists every invalid field",
+                        "description": "Invalid request; `errors` lists the first invalid fields",
                         "content": {"application/problem+json": {"schema": PROBLEM}},
                     }
                 if deprecated:

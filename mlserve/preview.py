@@ -19,16 +19,8 @@ from pulumi.output import Unknown
 from components.settings import ConfigError
 from mlserve.analyzer import Violation, analyze_run
 from mlserve.ledger import REMOVAL_POLICY
-from mlserve.offline import (
-    Deployed,
-    ProgramRun,
-    deployed_from_ledger,
-    engine_config,
-    file_settings,
-    run_program,
-    secret_keys,
-    stack_files,
-)
+from mlserve.offline import Deployed, ProgramRun, deployed_from_ledger, run_program
+from mlserve.stack_files import StackFileError, file_settings, read_stack_file, stack_files
 
 FUNCTION = "aws:lambda/function:Function"
 ALIAS = "aws:lambda/alias:Alias"
@@ -121,8 +113,9 @@ def preview(
     """
     print(f"Offline preview of stack {stack} ({config_file.name}, ", end="")
     try:
+        stack_file = read_stack_file(config_file)
         settings = file_settings(stack, config_file)
-    except ConfigError as error:
+    except (ConfigError, StackFileError) as error:
         print("config error)")
         print(error)
         print("Result: FAILED (config error, nothing registered)")
@@ -139,8 +132,8 @@ def preview(
                             published={})  # fmt: skip
         print("existing stack without a ledger, published versions unknown)")
     run = run_program(
-        engine_config(config_file), stack=stack, preview=True, deployed=deployed,
-        secret_keys=secret_keys(config_file),
+        stack_file.config, stack=stack, preview=True, deployed=deployed,
+        secret_keys=stack_file.secret_keys,
     )  # fmt: skip
     if run.error is not None:
         print(run.error)

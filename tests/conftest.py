@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlserve.offline import ProgramRun, run_program, stack_config
+from mlserve.offline import ProgramRun, run_program
+from mlserve.stack_files import stack_config
 
 TODAY = "2026-11-27"  # pinned so time-dependent lifecycle notes never change a verdict
 

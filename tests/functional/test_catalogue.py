@@ -8,7 +8,7 @@ import pytest
 
 from components.settings.model import Canary
 from mlserve import catalogue
-from mlserve.offline import stack_files, stack_settings
+from mlserve.stack_files import stack_files, stack_settings
 
 
 @pytest.mark.parametrize("stack", list(stack_files()))

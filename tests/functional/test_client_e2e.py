@@ -24,7 +24,8 @@ from mlserve_client.sentiment import v2 as sentiment_v2
 
 from components.settings import decode_engine_config, parse_settings
 from mlserve.local_api import LocalApi
-from mlserve.offline import PROJECT_ROOT, stack_config, stack_settings
+from mlserve.offline import PROJECT_ROOT
+from mlserve.stack_files import stack_config, stack_settings
 from tests.support.stacks import edited
 
 TODAY = date(2026, 11, 27)  # churn v1 deprecated (since 2026-09-01), before its 2027-06-30 sunset

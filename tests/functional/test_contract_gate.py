@@ -13,10 +13,9 @@ import pytest
 from mlserve.contracts import (
     canonical_json,
     check_all,
-    check_main,
     contract_schemas,
     find_contracts,
-    lock_main,
+    main,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +66,14 @@ def write_contract(
     return path
 
 
+def lock_main(argv: list[str]) -> int:
+    return main(["lock", *argv])
+
+
+def check_main(argv: list[str]) -> int:
+    return main(["check", *argv])
+
+
 def lock_files(root: Path, version: str = "v2") -> list[str]:
     """Names of the lock files of one major, oldest first."""
     return sorted(path.name for path in (root / "contracts" / "demo" / version).glob("*.json"))
@@ -81,7 +88,7 @@ def test_a_new_major_is_locked_as_0001_in_canonical_form(tmp_path: Path) -> None
     assert lock_files(tmp_path) == ["0001.json"]
     text = (tmp_path / "contracts/demo/v2/0001.json").read_text()
     assert text == canonical_json(json.loads(text))
-    lock = json.loads(text)
+    lock = json.loads(text)["routes"]["POST /predict"]
     assert sorted(lock) == ["request", "response"]
     assert lock["request"]["$defs"]["Features"]["additionalProperties"] is False
     assert check_main(["--root", str(tmp_path)]) == 0
@@ -101,7 +108,8 @@ def test_gate_fails_when_a_request_field_turns_from_optional_to_required(
     err = capsys.readouterr().err
     assert exit_code == 1
     assert (
-        'demo v2 request: field "features.tenure_months" changed from optional to required'
+        'demo v2 POST /predict request: field "features.tenure_months" changed from optional to'
+        " required"
         " — a breaking change inside major v2 (locked in contracts/demo/v2/0001.json);"
         " publish it as a new major version (v3) instead, or revert." in err
     )
@@ -132,9 +140,9 @@ def test_adding_an_optional_request_field_is_compatible_and_lock_appends_0002(
     assert (tmp_path / "contracts/demo/v2/0001.json").read_text() == first_lock
     assert (
         "channel"
-        in json.loads((tmp_path / "contracts/demo/v2/0002.json").read_text())["request"]["$defs"][
-            "Features"
-        ]["properties"]
+        in json.loads((tmp_path / "contracts/demo/v2/0002.json").read_text())["routes"][
+            "POST /predict"
+        ]["request"]["$defs"]["Features"]["properties"]
     )
     assert check_all(tmp_path) == []
 
@@ -150,7 +158,7 @@ def test_gate_checks_every_lock_of_the_major_not_only_the_newest(tmp_path: Path)
     findings = check_all(tmp_path)
     # THEN the gate reports the type change against lock 1
     assert [(f.subject, f.path, f.lock) for f in findings] == [
-        ("demo v2 response", "label", "contracts/demo/v2/0001.json")
+        ("demo v2 POST /predict response", "label", "contracts/demo/v2/0001.json")
     ]
     assert "new major version (v3)" in str(findings[0])
 
@@ -211,7 +219,8 @@ def test_same_named_sibling_modules_of_two_majors_load_in_isolation(tmp_path: Pa
         )
     path_before, modules_before = list(sys.path), set(sys.modules)
     # WHEN both are loaded
-    schemas = {c.version: contract_schemas(c.path) for c in find_contracts(tmp_path)}
+    contracts, _ = find_contracts(tmp_path)
+    schemas = {c.version: contract_schemas(c.path)["routes"]["POST /predict"] for c in contracts}
     # THEN each got its own sibling, and sys.path and sys.modules are left as they were
     assert schemas["v1"]["response"]["properties"]["label"]["enum"] == ["churn", "stay"]
     assert schemas["v2"]["response"]["properties"]["label"]["enum"] == ["churn", "stay", "unsure"]
@@ -239,7 +248,7 @@ def test_python_dash_m_entry_point_exits_1_on_a_breaking_change(tmp_path: Path) 
 
 def test_the_repository_contracts_match_their_locks() -> None:
     # GIVEN this repository's services/*/v*/contract.py files
-    if not find_contracts(REPO_ROOT):
+    if not find_contracts(REPO_ROOT)[0]:
         pytest.skip("no services/*/v*/contract.py in this checkout yet")
     # WHEN the gate runs THEN nothing breaks and every contract is locked
     assert [str(finding) for finding in check_all(REPO_ROOT)] == []
@@ -249,7 +258,7 @@ def test_the_repository_gate_fails_when_one_of_its_contracts_gains_a_required_fi
     tmp_path: Path,
 ) -> None:
     # GIVEN a copy of this repository's contracts and locks
-    contracts = find_contracts(REPO_ROOT)
+    contracts, _ = find_contracts(REPO_ROOT)
     if not contracts:
         pytest.skip("no services/*/v*/contract.py in this checkout yet")
     shutil.copytree(REPO_ROOT / "contracts", tmp_path / "contracts")

@@ -362,7 +362,7 @@ def test_given_a_batch_when_scored_by_sentiment_v2_then_each_text_scores_as_if_a
 
 def test_given_prod_stack_environment_when_churn_v1_answers_then_it_is_deprecated() -> None:
     # GIVEN the environment the program gives churn v1 in the prod stack
-    from mlserve.offline import stack_settings
+    from mlserve.stack_files import stack_settings
 
     settings = stack_settings("prod")
     env = settings.services["churn"].versions["v1"].variables

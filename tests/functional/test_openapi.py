@@ -8,7 +8,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from mlserve import openapi
-from mlserve.offline import stack_settings
+from mlserve.stack_files import stack_settings
 
 
 @pytest.fixture(scope="module", params=["prod", "dev"])

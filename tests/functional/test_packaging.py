@@ -14,7 +14,8 @@ import pytest
 
 from components.packaging import package_files
 from mlserve.local_api import lambda_environment
-from mlserve.offline import ProgramRun, run_program, stack_config, stack_files, stack_settings
+from mlserve.offline import ProgramRun, run_program
+from mlserve.stack_files import stack_config, stack_files, stack_settings
 from tests.support.events import http_api_event, response_json
 from tests.support.lambda_sandbox import (
     host_layer,

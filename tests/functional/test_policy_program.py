@@ -10,7 +10,8 @@ import pytest
 
 from mlserve.analyzer import RunningPack, Violation, analyze_run, running_pack
 from mlserve.ledger import policy_config_from_stack_output
-from mlserve.offline import ProgramRun, run_program, stack_config
+from mlserve.offline import ProgramRun, run_program
+from mlserve.stack_files import stack_config
 from tests.conftest import TODAY
 
 STACKS = ("prod", "dev")

@@ -10,7 +10,8 @@ import pytest
 
 from mlserve.analyzer import Violation, analyze_run
 from mlserve.ledger import policy_config_from_stack_output
-from mlserve.offline import ProgramRun, run_program, stack_config
+from mlserve.offline import ProgramRun, run_program
+from mlserve.stack_files import stack_config
 from tests.support.stacks import Services, edited
 
 BEFORE_SUNSETS = "2026-11-27"  # churn v1 deprecated, sunset 2027-06-30

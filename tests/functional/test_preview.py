@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from mlserve.offline import PROJECT_ROOT, ProgramRun, stack_files, stack_settings
+from mlserve.offline import PROJECT_ROOT, ProgramRun
+from mlserve.stack_files import stack_files, stack_settings
 
 
 def preview(*args: str) -> subprocess.CompletedProcess[str]:

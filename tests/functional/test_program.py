@@ -16,14 +16,8 @@ import pytest
 from pulumi.output import Unknown
 
 from components.settings import Settings, VersionSettings
-from mlserve.offline import (
-    Deployed,
-    ProgramRun,
-    run_program,
-    stack_config,
-    stack_files,
-    stack_settings,
-)
+from mlserve.offline import Deployed, ProgramRun, run_program
+from mlserve.stack_files import stack_config, stack_files, stack_settings
 from tests.support.stacks import Services, edited
 
 FUNCTION = "aws:lambda/function:Function"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlserve.offline import stack_files, stack_settings
+from mlserve.stack_files import stack_files, stack_settings
 from tests.support.events import http_api_event, load_handler
 
 CASES = [

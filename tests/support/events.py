@@ -1,9 +1,5 @@
-"""API Gateway HTTP API (payload format 2.0) events as AWS sends them, and handler loading.
-
-The event shape follows AWS's documented payload 2.0 format: header names lower-cased, duplicate
-headers and query parameters joined with commas, `cookies`, `queryStringParameters` and `body`
-present only when the request has them, and the Lambda-side base64 flag in `isBase64Encoded`.
-"""
+"""Requests as a client sends them, through mlserve's API Gateway event builder, and handler
+loading as Lambda does at cold start."""
 
 from __future__ import annotations
 
@@ -19,17 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl
+
+from mlserve.gateway_events import API_ID, REGION
+from mlserve.gateway_events import http_api_event as gateway_event
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = PROJECT_ROOT / "services"
-ACCOUNT_ID = "123456789012"
-API_ID = "a1b2c3d4e5"
-REGION = "us-east-1"
 SOURCE_IP = "198.51.100.7"
 USER_AGENT = "mlserve-tests/1.0"
 DEFAULT_TIME_EPOCH_MS = 1_790_000_000_000  # 2026-09-21T14:13:20Z
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def http_api_event(
@@ -47,24 +41,18 @@ def http_api_event(
     time_epoch_ms: int = DEFAULT_TIME_EPOCH_MS,
     iam_caller: str | None = None,
 ) -> dict[str, Any]:
-    """One request as API Gateway's HTTP API hands it to a Lambda proxy integration (2.0).
+    """A request through mlserve's one event builder, with the headers a client sends.
 
     `json_body` is serialized compactly; `body` is sent as given, except that bytes are always
     base64-encoded (as API Gateway does for binary media) and `base64_encoded` encodes text too.
     `headers` override the defaults by lower-cased name.
-    `route_key` defaults to `"<METHOD> <path>"`, the key of an explicit route such as mlserve's.
-    `iam_caller` (a role ARN) adds the `authorizer.iam` block that IAM-authorized routes carry.
     """
     if json_body is not None:
         body = json.dumps(json_body, separators=(",", ":"))
-    if isinstance(body, bytes):
-        raw, base64_encoded = body, True
-    else:
-        raw = b"" if body is None else body.encode()
-    when = datetime.fromtimestamp(time_epoch_ms / 1000, UTC)
+    raw = body if isinstance(body, bytes) else (None if body is None else body.encode())
     all_headers = {
         "accept": "application/json",
-        "content-length": str(len(raw)),
+        "content-length": str(len(raw or b"")),
         "host": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
         "user-agent": USER_AGENT,
         "x-amzn-trace-id": f"Root=1-{time_epoch_ms // 1000:08x}-{request_id.encode().hex()[:24]}",
@@ -76,46 +64,20 @@ def http_api_event(
         all_headers["content-type"] = "application/json"
     # API Gateway lower-cases names; a repeated header arrives as one comma-joined value.
     all_headers.update({name.lower(): value for name, value in (headers or {}).items()})
-    key = route_key or f"{method} {path}"
-    request_context: dict[str, Any] = {
-        "accountId": ACCOUNT_ID,
-        "apiId": API_ID,
-        "domainName": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
-        "domainPrefix": API_ID,
-        "http": {
-            "method": method,
-            "path": path,
-            "protocol": "HTTP/1.1",
-            "sourceIp": SOURCE_IP,
-            "userAgent": all_headers["user-agent"],
-        },
-        "requestId": request_id,
-        "routeKey": key,
-        "stage": "$default",
-        "time": f"{when:%d}/{MONTHS[when.month - 1]}/{when:%Y:%H:%M:%S} +0000",
-        "timeEpoch": time_epoch_ms,
-    }
-    if iam_caller is not None:
-        request_context["authorizer"] = {"iam": _iam(iam_caller)}
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": key,
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": all_headers,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if query:
-        joined: dict[str, str] = {}
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            joined[name] = f"{joined[name]},{value}" if name in joined else value
-        event["queryStringParameters"] = joined
-    event["requestContext"] = request_context
-    if body is not None:
-        event["body"] = base64.b64encode(raw).decode() if base64_encoded else body
-    event["isBase64Encoded"] = base64_encoded
-    return event
+    return gateway_event(
+        method,
+        path,
+        headers=all_headers,
+        body=raw,
+        base64_encoded=isinstance(body, bytes) or base64_encoded,
+        query=query,
+        cookies=cookies or (),
+        route_key=route_key,
+        request_id=request_id,
+        now=datetime.fromtimestamp(time_epoch_ms / 1000, UTC),
+        source_ip=SOURCE_IP,
+        iam_caller=iam_caller,
+    )
 
 
 def response_json(response: Mapping[str, Any]) -> Any:
@@ -172,17 +134,3 @@ def load_handler(service: str, version: str, env: Mapping[str, str] | None = Non
     finally:
         sys.path.remove(str(folder))
         forget()
-
-
-def _iam(role_arn: str) -> dict[str, Any]:
-    account = role_arn.split(":")[4]
-    role = role_arn.rsplit("/", 1)[1]
-    return {
-        "accessKey": "ASIAEXAMPLEKEY000000",
-        "accountId": account,
-        "callerId": f"AROAEXAMPLEROLEID0000:{role}-session",
-        "cognitoIdentity": None,
-        "principalOrgId": None,
-        "userArn": f"arn:aws:sts::{account}:assumed-role/{role}/{role}-session",
-        "userId": f"AROAEXAMPLEROLEID0000:{role}-session",
-    }

@@ -21,7 +21,8 @@ from mlserve_client import SUPPORTED, SupportedVersion
 from mlserve_client._models import RequestModel, ResponseModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlserve.offline import PROJECT_ROOT, stack_files, stack_settings
+from mlserve.offline import PROJECT_ROOT
+from mlserve.stack_files import stack_files, stack_settings
 
 SERVICES = PROJECT_ROOT / "services"
 CONFIG_KEYS = ("extra", "strict", "allow_inf_nan")

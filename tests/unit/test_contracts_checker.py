@@ -302,7 +302,9 @@ def test_transitive_check_catches_a_change_only_an_earlier_lock_forbids() -> Non
     # WHEN the current contract is checked against the whole lock history
     findings = breaking_changes([("0001.json", lock_1), ("0002.json", lock_2)], current)
     # THEN the type change against lock 1 is reported
-    assert [(f.subject, f.path, f.lock) for f in findings] == [("response", "label", "0001.json")]
+    assert [(f.subject, f.path, f.lock) for f in findings] == [
+        ("POST /predict response", "label", "0001.json")
+    ]
 
 
 def test_a_change_breaking_several_locks_is_reported_once_against_the_newest() -> None:
@@ -313,6 +315,29 @@ def test_a_change_breaking_several_locks_is_reported_once_against_the_newest() -
     findings = breaking_changes([("0001.json", lock), ("0002.json", lock)], current)
     # THEN one finding, naming the newest lock
     assert [(f.path, f.lock) for f in findings] == [("b", "0002.json")]
+
+
+def test_a_route_missing_from_the_current_contract_breaks_every_lock_that_had_it() -> None:
+    # GIVEN a lock of two routes and a current contract that dropped one
+    lock = {
+        "routes": {
+            "POST /predict": {"request": request(), "response": response()},
+            "POST /explain": {"request": request(), "response": response()},
+        }
+    }
+    current = {"routes": {"POST /predict": lock["routes"]["POST /predict"]}}
+    # WHEN checked, THEN the removal is breaking, and adding a route back is not
+    (finding,) = breaking_changes([("0001.json", lock)], current)
+    assert finding.breaking and "route POST /explain was removed" in str(finding)
+    assert breaking_changes([("0001.json", current)], lock) == []
+
+
+def test_a_route_that_starts_requiring_a_body_breaks_and_one_that_stops_does_not() -> None:
+    without = {"routes": {"POST /score": {"request": None, "response": response()}}}
+    with_body = {"routes": {"POST /score": {"request": request(), "response": response()}}}
+    (finding,) = breaking_changes([("0001.json", without)], with_body)
+    assert "now requires a body" in str(finding)
+    assert breaking_changes([("0001.json", with_body)], without) == []
 
 
 @given(old=st.integers(-1000, 1000), new=st.integers(-1000, 1000))

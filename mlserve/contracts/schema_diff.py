@@ -1,27 +1,17 @@
-"""Locked contract schemas per major version, and the gate that keeps each major compatible."""
+"""Which changes between two JSON Schemas break a caller: requests must keep accepting what they
+accepted, responses must stay readable by old clients."""
 
 from __future__ import annotations
 
-import argparse
-import ast
-import hashlib
-import importlib.util
 import json
 import math
-import re
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any, Literal
 
 Direction = Literal["request", "response"]
 PARTS: tuple[Direction, ...] = ("request", "response")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VERSION_KEY = re.compile(r"^v[1-9][0-9]*$")
-LOCK_NAME = re.compile(r"^[0-9]{4}\.json$")
-LOCK_COMMAND = "python -m mlserve contracts lock"
 
 # "integer" is left out because "number" covers it; a schema without "type" allows all of these.
 ANY_TYPES = ("null", "boolean", "number", "string", "array", "object")
@@ -78,15 +68,6 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Contract:
-    """One `services/<service>/v<N>/contract.py` of the project."""
-
-    service: str
-    version: str
-    path: Path
-
-
-@dataclass(frozen=True)
 class _Context:
     old_root: Mapping[str, Any]
     new_root: Mapping[str, Any]
@@ -98,21 +79,6 @@ def compare_schemas(
 ) -> list[Finding]:
     """Every change from the old JSON Schema to the new one, each marked breaking or not."""
     return _compare(old, new, "", _Context(old, new, direction), frozenset())
-
-
-def breaking_changes(
-    locks: Sequence[tuple[str, Mapping[str, Any]]], current: Mapping[str, Any]
-) -> list[Finding]:
-    """Breaking changes of `current` against every lock of its major (newest first), each once."""
-    found: dict[tuple[str, str], Finding] = {}
-    for lock_name, lock in reversed(locks):
-        for part in PARTS:
-            for finding in compare_schemas(lock[part], current[part], part):
-                if finding.breaking:
-                    found.setdefault(
-                        (part, finding.change), replace(finding, subject=part, lock=lock_name)
-                    )
-    return list(found.values())
 
 
 def _finding(ctx: _Context, path: str, change: str, *, narrows: bool, widens: bool) -> Finding:
@@ -568,218 +534,3 @@ def _bound_text(bound: tuple[float, bool] | None, lower: bool) -> str:
 def _divides(step: float, value: float) -> bool:
     """Whether `value` is a whole multiple of `step`."""
     return Fraction(str(value)) % Fraction(str(step)) == 0
-
-
-def canonical_json(data: Any) -> str:
-    """The lock file form: sorted keys, 2-space indent, trailing newline."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def find_contracts(project_root: Path) -> list[Contract]:
-    """Every `services/<service>/v<N>/contract.py` under the project root."""
-    contracts = [
-        Contract(path.parent.parent.name, path.parent.name, path)
-        for path in (project_root / "services").glob("*/v*/contract.py")
-        if VERSION_KEY.fullmatch(path.parent.name)
-    ]
-    return sorted(contracts, key=lambda c: (c.service, int(c.version[1:])))
-
-
-def contract_schemas(contract_file: Path) -> dict[str, Any]:
-    """Load a contract.py and return its lock form: {"request": schema, "response": schema}."""
-    folder = contract_file.parent
-    digest = hashlib.sha256(str(contract_file.resolve()).encode()).hexdigest()[:8]
-    module_name = f"_mlserve_contract_{folder.parent.name}_{folder.name}_{digest}"
-    siblings = _sibling_modules(contract_file)
-    spec = importlib.util.spec_from_file_location(module_name, contract_file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {contract_file}")
-    module = importlib.util.module_from_spec(spec)
-    # Every version folder has siblings with the same names: load them fresh, then forget them.
-    saved = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in siblings}
-    for name in saved:
-        del sys.modules[name]
-    if siblings:
-        sys.path.insert(0, str(folder))
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-        return {
-            "request": module.PredictRequest.model_json_schema(mode="validation"),
-            # The server writes responses, so its serialized shape is what old clients must read.
-            "response": module.PredictResponse.model_json_schema(mode="serialization"),
-        }
-    finally:
-        sys.modules.pop(module_name, None)
-        for name in [name for name in sys.modules if name.split(".")[0] in siblings]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-        if siblings:
-            sys.path.remove(str(folder))
-
-
-def _sibling_modules(contract_file: Path) -> set[str]:
-    """The modules and packages of the contract's folder, if the contract imports any of them.
-
-    All of them, not only those imported directly, since siblings may import each other.
-    """
-    folder = contract_file.parent
-    local = {path.stem for path in folder.glob("*.py")} | {
-        path.parent.name for path in folder.glob("*/__init__.py")
-    }
-    local.discard("contract")
-    imported: set[str] = set()
-    for node in ast.walk(ast.parse(contract_file.read_text(), str(contract_file))):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            imported.add(node.module.split(".")[0])
-    return local if imported & local else set()
-
-
-def read_locks(project_root: Path, service: str, version: str) -> list[tuple[str, dict[str, Any]]]:
-    """The lock history of one major, oldest first, as (project-relative path, lock)."""
-    folder = project_root / "contracts" / service / version
-    paths = sorted(p for p in folder.glob("*.json") if LOCK_NAME.fullmatch(p.name))
-    return [
-        (path.relative_to(project_root).as_posix(), json.loads(path.read_text())) for path in paths
-    ]
-
-
-def check_all(project_root: Path) -> list[Finding]:
-    """Every problem that fails the gate: breaking changes, unloadable contracts, missing or
-    stale locks."""
-    problems = []
-    for contract in find_contracts(project_root):
-        locks = read_locks(project_root, contract.service, contract.version)
-        current, found = _review(project_root, contract, locks)
-        problems += found
-        if current is None or found:
-            continue
-        if not locks:
-            change = f"has no lock yet; run `{LOCK_COMMAND}`"
-            problems.append(Finding("", change, False, subject=_label(contract)))
-        elif _as_stored(current) != locks[-1][1]:
-            change = f"changed compatibly since {locks[-1][0]}; run `{LOCK_COMMAND}` to record it"
-            problems.append(Finding("", change, False, subject=_label(contract)))
-    return problems
-
-
-def lock_all(project_root: Path) -> tuple[list[Path], list[Finding]]:
-    """Append a lock for each new or compatibly changed contract; if any change breaks, write
-    nothing and return the problems."""
-    planned: list[tuple[Path, dict[str, Any]]] = []
-    problems = []
-    for contract in find_contracts(project_root):
-        locks = read_locks(project_root, contract.service, contract.version)
-        current, found = _review(project_root, contract, locks)
-        problems += found
-        if current is None or found or (locks and _as_stored(current) == locks[-1][1]):
-            continue
-        number = int(Path(locks[-1][0]).stem) + 1 if locks else 1
-        lock_dir = project_root / "contracts" / contract.service / contract.version
-        planned.append((lock_dir / f"{number:04d}.json", current))
-    if problems:
-        return [], problems
-    for path, schemas in planned:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(canonical_json(schemas))
-    return [path for path, _ in planned], []
-
-
-def _review(
-    project_root: Path, contract: Contract, locks: Sequence[tuple[str, Mapping[str, Any]]]
-) -> tuple[dict[str, Any] | None, list[Finding]]:
-    """Load a contract and find what blocks it: a load failure or breaking changes."""
-    current, problems = _load(project_root, contract)
-    if current is None:
-        return None, problems
-    next_major = _next_major(project_root, contract.service)
-    return current, [
-        replace(
-            finding,
-            subject=f"{_label(contract)} {finding.subject}",
-            advice=(
-                f"a breaking change inside major {contract.version} (locked in {finding.lock});"
-                f" publish it as a new major version ({next_major}) instead, or revert"
-            ),
-        )
-        for finding in breaking_changes(locks, current)
-    ]
-
-
-def _load(project_root: Path, contract: Contract) -> tuple[dict[str, Any] | None, list[Finding]]:
-    try:
-        return contract_schemas(contract.path), []
-    except Exception as error:  # any failure in someone's contract.py is a finding, not a crash
-        where = contract.path.relative_to(project_root).as_posix()
-        change = f"could not load {where}: {type(error).__name__}: {error}"
-        return None, [Finding("", change, False, subject=_label(contract))]
-
-
-def _as_stored(schemas: dict[str, Any]) -> Any:
-    return json.loads(canonical_json(schemas))
-
-
-def _label(contract: Contract) -> str:
-    return f"{contract.service} {contract.version}"
-
-
-def _next_major(project_root: Path, service: str) -> str:
-    majors = [
-        int(path.name[1:])
-        for base in (project_root / "services" / service, project_root / "contracts" / service)
-        if base.is_dir()
-        for path in base.iterdir()
-        if path.is_dir() and VERSION_KEY.fullmatch(path.name)
-    ]
-    return f"v{max(majors, default=0) + 1}"
-
-
-def _project_root(argv: Sequence[str], command: str, description: str) -> Path:
-    parser = argparse.ArgumentParser(prog=f"mlserve contracts {command}", description=description)
-    parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="the project folder")
-    root: Path = parser.parse_args(list(argv)).root
-    return root.resolve()
-
-
-def lock_main(argv: Sequence[str]) -> int:
-    """CLI: append locks for new or compatibly changed contracts; refuse breaking changes."""
-    root = _project_root(argv, "lock", "Lock each contract's JSON Schemas under contracts/.")
-    written, problems = lock_all(root)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
-        print(f"lock refused ({len(problems)} problem(s)); nothing written.", file=sys.stderr)
-        return 1
-    for path in written:
-        print(f"locked {path.relative_to(root).as_posix()}")
-    if not written:
-        print("every contract matches its newest lock; nothing to do.")
-    return 0
-
-
-def check_main(argv: Sequence[str]) -> int:
-    """CLI: exit 1 with one line per problem if any contract breaks or is not locked."""
-    root = _project_root(argv, "check", "Check every contract against every lock of its major.")
-    problems = check_all(root)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
-        print(f"contract gate failed: {len(problems)} problem(s).", file=sys.stderr)
-        return 1
-    print(f"contract gate passed: {len(find_contracts(root))} contract(s) match their locks.")
-    return 0
-
-
-def main(argv: Sequence[str]) -> int:
-    """Run `lock` or `check`: the `python -m mlserve.contracts` entry point."""
-    commands = {"lock": lock_main, "check": check_main}
-    if not argv or argv[0] not in commands:
-        print("usage: python -m mlserve.contracts {lock,check} [--root PATH]", file=sys.stderr)
-        return 2
-    return commands[argv[0]](argv[1:])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
