@@ -5,11 +5,11 @@ PY := $(VENV)/bin/python
 STACK ?=
 LEDGER ?=
 
-.PHONY: setup preview test
+.PHONY: setup preview test gate
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 setup: $(VENV)/.installed
@@ -17,11 +17,13 @@ setup: $(VENV)/.installed
 preview: setup
 	$(PY) -m mlserve preview $(if $(STACK),--stack $(STACK),--all) $(if $(LEDGER),--ledger $(LEDGER),--new-stack)
 
-test: setup
+gate: setup
+	PY=$(PY) .ci/gate
+
+test: gate
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(PY) -m mlserve validate --all
 	$(PY) -m mlserve contracts check
-	$(PY) -m mlserve catalogue --check
-	$(PY) -m mlserve openapi --check
+	$(PY) -m mlserve generate --check
 	$(PY) -m mlserve layer lock --check
 	$(PY) -m mlserve preview --all --new-stack

@@ -4,10 +4,17 @@ the SDK itself costs for this stack."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pulumi
 import pulumi_aws as aws
+
+
+def route_arn(execution_arn: str, *, route: str) -> str:
+    """The execute-api ARN of one route in any stage."""
+    return f"{execution_arn}/*/{route.replace(' ', '')}"
+
 
 config = pulumi.Config("mlserve")
 services = config.require_object("services")
@@ -140,7 +147,5 @@ for service, body in services.items():
                 function=function.name,
                 principal="apigateway.amazonaws.com",
                 qualifier=alias.name,
-                source_arn=api.execution_arn.apply(
-                    lambda arn, route=route: f"{arn}/*/{route.replace(' ', '')}"
-                ),
+                source_arn=api.execution_arn.apply(functools.partial(route_arn, route=route)),
             )

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 
 from components.settings import Settings, VersionSettings
-from mlserve.generated import write_or_check
+from mlserve.generated import Files, per_stack, write_or_check
 from mlserve.offline import PROJECT_ROOT
 
 CATALOGUE_DIR = PROJECT_ROOT / "docs" / "versions"
@@ -71,4 +71,9 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="mlserve catalogue", description=main.__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a page is out of date")
     args = parser.parse_args(argv)
-    return write_or_check(CATALOGUE_DIR, ".md", render, "catalogue", args.check)
+    return write_or_check(files, "catalogue", args.check)
+
+
+def files() -> Files:
+    """The catalogue page of every stack."""
+    return per_stack(CATALOGUE_DIR, ".md", render)

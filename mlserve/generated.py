@@ -1,4 +1,5 @@
-"""Files generated from the stack configs and checked in: write them, or check they are current."""
+"""Files generated from the stack configs and the code, and checked in: write them, or check that
+they are current (CI fails on a stale one, naming the command that refreshes it)."""
 
 from __future__ import annotations
 
@@ -8,32 +9,34 @@ from collections.abc import Callable
 from pathlib import Path
 
 from components.settings import ConfigError, Settings
-from mlserve.offline import PROJECT_ROOT
-from mlserve.stack_files import stack_files, stack_settings
+from mlserve.stack_files import PROJECT_ROOT, StackFileError, stack_files, stack_settings
+
+Files = dict[Path, str]
 
 
-def write_or_check(
-    folder: Path, suffix: str, render: Callable[[Settings], str], command: str, check: bool
-) -> int:
-    """Render one file per stack into `folder`; with `check`, only report stale files (exit 1)."""
-    stale: list[Path] = []
-    for stack in stack_files():
-        try:
-            text = render(stack_settings(stack))
-        except ConfigError as error:
-            print(f"stack {stack}: {error}", file=sys.stderr)
-            return 1
-        target = folder / f"{stack}{suffix}"
+def per_stack(folder: Path, suffix: str, render: Callable[[Settings], str]) -> Files:
+    """One file per stack, `<folder>/<stack><suffix>`, rendered from its settings."""
+    return {folder / f"{stack}{suffix}": render(stack_settings(stack)) for stack in stack_files()}
+
+
+def write_or_check(produce: Callable[[], Files], command: str, check: bool) -> int:
+    """Write what `produce` renders; with `check`, only report stale files (exit 1)."""
+    try:
+        files = produce()
+    except (ConfigError, StackFileError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    stale = 0
+    for target, text in files.items():
         shown = os.path.relpath(target, PROJECT_ROOT)
         if not check:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
             print(f"wrote {shown}")
         elif not target.is_file() or target.read_text() != text:
-            stale.append(target)
+            stale += 1
             print(
-                f"{shown} is out of date with its stack config; run `python -m mlserve "
-                f"{command}` and commit the result",
+                f"{shown} is out of date; run `python -m mlserve {command}` and commit the result",
                 file=sys.stderr,
             )
     return 1 if stale else 0

@@ -13,7 +13,7 @@ from typing import Any
 
 from components.settings import Settings, VersionSettings
 from mlserve.contracts import canonical_json, contract_schemas
-from mlserve.generated import write_or_check
+from mlserve.generated import Files, per_stack, write_or_check
 from mlserve.offline import PROJECT_ROOT
 from mlserve_runtime.conventions import SURFACE_MODULE
 
@@ -191,4 +191,9 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="mlserve openapi", description=main.__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a document is out of date")
     args = parser.parse_args(argv)
-    return write_or_check(OPENAPI_DIR, ".json", render, "openapi", args.check)
+    return write_or_check(files, "openapi", args.check)
+
+
+def files() -> Files:
+    """The OpenAPI document of every stack."""
+    return per_stack(OPENAPI_DIR, ".json", render)

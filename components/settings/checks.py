@@ -198,13 +198,16 @@ def _config_routes(service: ServiceSettings, path: KeyPath, problems: Problems) 
                 "punctuation; resource names would collide, rename one of them",
             )
         seen.setdefault(route.slug, index)
-    for version in service.deployed_versions:
-        if version.surface is not None and set(service.routes) != set(version.surface["routes"]):
-            problems.add(
-                (*path, "routes"),
-                f"{version.key}'s code declares its routes ({', '.join(version.surface['routes'])}"
-                f"); the config's routes must match them or be left out",
-            )
+    disagreeing = [
+        f"{version.key}'s code declares its routes ({', '.join(version.surface['routes'])})"
+        for version in service.deployed_versions
+        if version.surface is not None and set(service.routes) != set(version.surface["routes"])
+    ]
+    if disagreeing:
+        problems.add(
+            (*path, "routes"),
+            f"{'; '.join(disagreeing)}: the config's routes must match the code's or be left out",
+        )
 
 
 def _handler(version: VersionSettings, path: KeyPath, root: Path, problems: Problems) -> None:

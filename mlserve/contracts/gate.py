@@ -160,21 +160,26 @@ def _review(
     return current, locks, problems
 
 
+def contract_problems(project_root: Path, contract: Contract) -> list[Finding]:
+    """What fails the gate for one version: no contract, another version's, a breaking change, or
+    a missing or stale lock."""
+    current, locks, problems = _review(project_root, contract)
+    if current is None or problems:
+        return problems
+    if not locks:
+        return [Finding("", f"has no lock yet; run `{LOCK_COMMAND}`", False, subject=str(contract))]
+    if stored(current) != upgraded(locks[-1][1]):
+        change = f"changed compatibly since {locks[-1][0]}; run `{LOCK_COMMAND}` to record it"
+        return [Finding("", change, False, subject=str(contract))]
+    return []
+
+
 def check_all(project_root: Path) -> list[Finding]:
     """Every problem that fails the gate."""
     contracts, unreadable = find_contracts(project_root)
     problems = [Finding("", text, True) for text in unreadable]
     for contract in contracts:
-        current, locks, found = _review(project_root, contract)
-        problems += found
-        if current is None or found:
-            continue
-        if not locks:
-            change = f"has no lock yet; run `{LOCK_COMMAND}`"
-            problems.append(Finding("", change, False, subject=str(contract)))
-        elif stored(current) != upgraded(locks[-1][1]):
-            change = f"changed compatibly since {locks[-1][0]}; run `{LOCK_COMMAND}` to record it"
-            problems.append(Finding("", change, False, subject=str(contract)))
+        problems += contract_problems(project_root, contract)
     return problems
 
 

@@ -62,7 +62,7 @@ def load_contract(contract_file: Path) -> Any:
         sys.path.remove(str(folder))
     if not hasattr(module, SURFACE_NAME):
         version, service = folder.name, folder.parent.name
-        module.SURFACE = {
+        module.SURFACE = {  # type: ignore[attr-defined]
             "service": service,
             "version": version,
             "routes": {DEFAULT_ROUTES[0]: DEFAULT_MODELS},

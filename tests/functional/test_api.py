@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mlserve.offline import ACCOUNT_ID, ProgramRun, run_program
+from mlserve.stack_files import stack_settings
 from tests.support.stacks import generated_config
 
 ROUTE = "aws:apigatewayv2/route:Route"
@@ -169,12 +170,11 @@ def test_given_no_throttle_config_when_run_then_defaults_apply(generated_run: Pr
 
 
 def test_given_domain_when_run_then_endpoints_use_it(prod_run: ProgramRun) -> None:
-    assert prod_run.outputs["apiUrl"] == "https://models.example.com"
+    settings = stack_settings("prod")
+    base = f"https://{settings.api.domain_name}"
+    assert prod_run.outputs["apiUrl"] == base
     assert prod_run.outputs["endpoints"] == {
-        "churn/v1": "https://models.example.com/churn/v1",
-        "churn/v2": "https://models.example.com/churn/v2",
-        "sentiment/v1": "https://models.example.com/sentiment/v1",
-        "sentiment/v2": "https://models.example.com/sentiment/v2",
+        f"{v.service}/{v.key}": f"{base}{v.base_path}" for v in settings.deployed_versions()
     }
     (mapping,) = prod_run.of_type("aws:apigatewayv2/apiMapping:ApiMapping")
     assert mapping.inputs["stage"]

@@ -204,7 +204,7 @@ def test_given_client_default_when_used_then_newest_active_major_answers(
     client: Client, caught: list[warnings.WarningMessage]
 ) -> None:
     # GIVEN no explicit version / WHEN the default churn version predicts
-    answer = client.churn.default.predict(CUSTOMER_V2)
+    answer = client.churn.default.predict(CUSTOMER_V2)  # type: ignore[attr-defined]
     # THEN v2 answered, with no deprecation warning
     assert isinstance(answer, churn_v2.PredictResponse)
     assert deprecations(caught) == []

@@ -157,13 +157,14 @@ class Sandbox:
         """Each event through the handler in one execution environment, as the unprivileged
         user; the responses in order. A handler that fails to load or raises fails the call."""
         bootstrap = self.task.parent / "bootstrap.py"
-        user = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if unprivileged() else {}
+        as_sandbox_user = unprivileged()
         result = subprocess.run(
             [interpreter(), "-I", "-S", str(bootstrap), str(self.task), str(self.opt / "python"),
              self.handler],
             input="".join(json.dumps(event) + "\n" for event in events),
             cwd=self.task, env=self.environment, capture_output=True, text=True, timeout=120,
-            check=False, **user,  # type: ignore[arg-type]
+            check=False, user=NOBODY if as_sandbox_user else None,
+            group=NOBODY if as_sandbox_user else None, extra_groups=[] if as_sandbox_user else None,
         )  # fmt: skip
         if result.returncode != 0:
             raise AssertionError(f"the handler failed in the sandbox:\n{result.stderr[-4000:]}")

@@ -216,7 +216,7 @@ def test_given_table_row_when_module_inspected_then_lifecycle_flag_matches(
 ) -> None:
     # GIVEN a table row and its version module
     module = importlib.import_module(row.module)
-    version_class = next(
+    version_class: Any = next(
         value for value in vars(module).values()
         if isinstance(value, type) and getattr(value, "major", None) == row.major
         and value.__module__ == module.__name__

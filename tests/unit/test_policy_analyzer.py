@@ -18,8 +18,8 @@ from mlserve.analyzer import (
     analyze_run,
     reconcile_policy_config,
     resources_from_run,
+    schema_problems,
     to_struct,
-    validate_json_schema,
 )
 from mlserve.offline import ProgramRun, Registration
 from tests.unit.test_policy_support import pack_module
@@ -120,8 +120,9 @@ def test_given_run_when_converted_for_analyze_then_inputs_and_parent_option() ->
     props = deserialize_properties(json_format.MessageToDict(function.properties))
     # THEN the archive arrives as pulumi-policy reads it, and Analyze carries the parent option
     assert isinstance(props["code"], pulumi.AssetArchive)
-    assert props["code"].assets["app.py"].path == "/x/app.py"
-    assert props["code"].assets["stamp"].text == "{}"
+    app, stamp = props["code"].assets["app.py"], props["code"].assets["stamp"]
+    assert isinstance(app, pulumi.FileAsset) and app.path == "/x/app.py"
+    assert isinstance(stamp, pulumi.StringAsset) and stamp.text == "{}"
     assert function.options.parent == COMPONENT_URN
 
 
@@ -198,11 +199,11 @@ def test_given_config_file_when_reconciled_then_levels_and_properties_apply() ->
                     "ledger": {"churn": {"v1": {"status": "x"}}}
                 }
             },
-            "must be one of",
+            "is not one of",
         ),
-        ({"no-removal-of-non-deprecated-versions": {"ledger": {"Churn!": {}}}}, "pattern"),
-        ({"no-removal-of-non-deprecated-versions": {"today": "tomorrow"}}, "pattern"),
-        ({"no-removal-of-non-deprecated-versions": {"ledger": []}}, "expected object"),
+        ({"no-removal-of-non-deprecated-versions": {"ledger": {"Churn!": {}}}}, "does not match"),
+        ({"no-removal-of-non-deprecated-versions": {"today": "tomorrow"}}, "does not match"),
+        ({"no-removal-of-non-deprecated-versions": {"ledger": []}}, "is not of type 'object'"),
         ({"no-removal-of-non-deprecated-versions": "strict"}, "not a valid enforcement level"),
         ({"no-removal-of-non-deprecated-version": {"ledger": LEDGER}}, "not a policy of the pack"),
         ({"lambda-tracing-active": 3}, "a string or object"),
@@ -223,14 +224,14 @@ def test_given_schema_keywords_when_validated_then_each_one_is_enforced() -> Non
                        "items": {"type": "string"}}},
         "additionalProperties": False,
     }  # fmt: skip
-    assert validate_json_schema({"a": 1, "b": ["x"]}, schema) == []
-    problems = validate_json_schema({"a": True, "b": [1], "c": 0}, schema)
-    assert problems == [
-        "a: invalid type, expected integer, got True",
-        "b.0: invalid type, expected string, got 1",
-        "c: additional property is not allowed",
+    assert schema_problems({"a": 1, "b": ["x"]}, schema) == []
+    problems = schema_problems({"a": True, "b": [1], "c": 0}, schema)
+    assert sorted(problems) == [
+        "(root): Additional properties are not allowed ('c' was unexpected)",
+        "a: True is not of type 'integer'",
+        "b.0: 1 is not of type 'string'",
     ]
-    assert validate_json_schema({}, schema) == ["(root): a is required"]
+    assert schema_problems({}, schema) == ["(root): 'a' is a required property"]
 
 
 def test_given_explicit_provider_when_converted_then_resources_name_it_not_the_default() -> None:

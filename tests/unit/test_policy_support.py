@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 from pulumi_policy import (
-    Policy,
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
@@ -130,10 +130,17 @@ def link(resource: PolicyResource, prop: str, *targets: PolicyResource) -> Polic
     return resource
 
 
-def check(policy: Policy, args: ResourceValidationArgs | StackValidationArgs) -> list[str]:
+def check(
+    policy: ResourceValidationPolicy | StackValidationPolicy,
+    args: ResourceValidationArgs | StackValidationArgs,
+) -> list[str]:
     """The messages a policy reports; UnknownValueError propagates as in the real servicer."""
     messages: list[str] = []
-    policy.validate(args, lambda message, urn=None: messages.append(message))
+
+    def report(message: str, urn: str | None = None) -> None:
+        messages.append(message)
+
+    policy.validate(args, report)  # type: ignore[arg-type]
     return messages
 
 
@@ -187,7 +194,9 @@ def test_given_unknown_prop_when_validator_reads_it_then_it_raises_like_in_the_p
 def test_given_check_when_policy_reports_then_messages_are_collected() -> None:
     # GIVEN a policy that reports one violation per resource
     policy = ResourceValidationPolicy(
-        name="always", description="Requires nothing.", validate=lambda args, report: report("x")
+        name="always",
+        description="Requires nothing.",
+        validate=lambda args, report: report("x", None),
     )
     # WHEN checked THEN the message comes back
     assert check(policy, resource_args(FUNCTION, {})) == ["x"]

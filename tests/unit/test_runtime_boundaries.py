@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from mlserve.stack_files import stack_files, stack_settings
 from tests.support.events import SERVICES
 
 RUNTIME = SERVICES / "runtime" / "mlserve_runtime"
@@ -59,13 +60,14 @@ def _types_in(annotation: Any) -> list[Any]:
     return [annotation, *(t for arg in getattr(annotation, "__args__", ()) for t in _types_in(arg))]
 
 
-def test_given_version_folders_when_listed_then_there_are_two_services_with_two_majors() -> None:
-    assert [f"{p.parent.name}/{p.name}" for p in VERSION_FOLDERS] == [
-        "churn/v1",
-        "churn/v2",
-        "sentiment/v1",
-        "sentiment/v2",
-    ]
+def test_given_version_folders_when_listed_then_every_deployed_version_has_one() -> None:
+    deployed = {
+        version.code.resolve()
+        for stack in stack_files()
+        for version in stack_settings(stack).deployed_versions()
+        if version.code is not None
+    }
+    assert deployed and deployed <= {folder.resolve() for folder in VERSION_FOLDERS}
 
 
 @pytest.mark.parametrize(

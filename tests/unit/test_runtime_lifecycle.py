@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlserve_runtime import clock
+from mlserve_runtime.conventions import http_date
 from mlserve_runtime.lifecycle import (
     DeploymentError,
-    http_date,
     read_lifecycle,
     versioned,
 )

@@ -56,7 +56,7 @@ def problems(root: Path, config: dict[str, Any], today: date = TODAY) -> list[st
 
 
 def version(config: dict[str, Any], key: str) -> dict[str, Any]:
-    return config["services"]["churn"]["versions"][key]  # type: ignore[no-any-return]
+    return config["services"]["churn"]["versions"][key]
 
 
 def test_given_minimal_config_when_parsed_then_defaults_apply(root: Path) -> None:

@@ -174,10 +174,11 @@ def serve(
     the validated request model (nothing for a route without one) and returns the response model.
     GET health and metadata come with every version. Raises DeploymentError at cold start when
     the code, its declaration and the function environment disagree."""
-    surface = getattr(contract, "SURFACE", None)
-    problems = surface_problems(surface)
+    declared = getattr(contract, "SURFACE", None)
+    problems = surface_problems(declared)
     if problems:
         raise DeploymentError(f"the contract's SURFACE is unusable: {'; '.join(problems)}")
+    surface: dict[str, Any] = declared  # type: ignore[assignment]  # checked just above
     service, version = surface["service"], surface["version"]
     env = os.environ if environ is None else environ
     for name, expected in ((ENV_SERVICE, service), (ENV_VERSION, version)):

@@ -1,7 +1,7 @@
 """One worker process of the local API: runs one version's Lambda handler, like a Lambda sandbox.
 
 Started by path (never as part of the `mlserve` package) as
-`python -B -u local_worker.py <code dir> <runtime dir> <module.function>` with exactly the
+`python -B -u worker_process.py <code dir> <runtime dir> <module.function>` with exactly the
 function's environment. Its `sys.path` starts with the code folder and the shared runtime, as in
 Lambda, so each version imports its own `app`, `contract`, ...
 

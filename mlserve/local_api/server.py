@@ -8,7 +8,7 @@ and goes to that version's handler; the handler's result goes back the way API G
 payload 2.0 response. Unknown routes get `404 {"message":"Not Found"}`, a handler that raises or
 dies gets `500 {"message":"Internal Server Error"}` with the trace logged, and the server goes on.
 
-Each version runs in its own worker process (`mlserve/local_worker.py`), as SAM runs a container
+Each version runs in its own worker process (`worker_process.py`), as SAM runs a container
 per function: versions share module names (`app`, `contract`, ...) and each needs its own
 environment, which is exactly `version.variables` plus the variables
 Lambda sets (`AWS_LAMBDA_FUNCTION_NAME`, `AWS_REGION`, ...). A worker serves one request at a time,
@@ -29,33 +29,32 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import json
 import logging
-import os
-import queue
 import signal
-import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from components.settings import INTEGRATION_TIMEOUT_SECONDS, ConfigError, Settings, VersionSettings
-from mlserve.gateway_events import ACCOUNT_ID, http_api_event
+from mlserve.gateway_events import http_api_event
+from mlserve.local_api.workers import (
+    DEFAULT_REGION,
+    Worker,
+    invocation_context,
+    version_worker,
+)
 
 log = logging.getLogger("mlserve.local_api")
 
-WORKER_SCRIPT = Path(__file__).resolve().parent / "local_worker.py"
-DEFAULT_REGION = "us-east-1"
-INIT_SECONDS = 10  # Lambda's budget for a cold start's imports, on top of the function timeout
 HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})  # set by the gateway
 
 
@@ -71,165 +70,6 @@ class LocalRoute:
     def route_key(self) -> str:
         """The route key API Gateway puts in the event, e.g. `POST /churn/v2/predict`."""
         return f"{self.method} {self.path}"
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """How one invocation of a worker ended: a result, a handler error, a timeout or a death."""
-
-    result: Any = None
-    error: dict[str, Any] | None = None
-    timed_out: bool = False
-    exit_code: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the handler returned a result."""
-        return self.error is None and not self.timed_out and self.exit_code is None
-
-
-def lambda_environment(
-    settings: Settings, version: VersionSettings, region: str = DEFAULT_REGION
-) -> dict[str, str]:
-    """A worker's whole environment: the function's variables plus those Lambda itself sets."""
-    stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-    return {
-        **version.variables,
-        "AWS_LAMBDA_FUNCTION_NAME": version.function_name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(version.memory_mb),
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{version.function_name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{version.runtime}",
-        "LAMBDA_TASK_ROOT": str(version.code),
-        "_HANDLER": version.handler,
-        "TZ": ":UTC",
-        "LANG": "en_US.UTF-8",
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-    }
-
-
-class Worker:
-    """One version's worker process, started on demand and again after it dies."""
-
-    def __init__(
-        self,
-        version: VersionSettings,
-        command: Sequence[str],
-        environment: Mapping[str, str],
-        timeout_seconds: float,
-    ) -> None:
-        self.version = version
-        self.command = list(command)
-        self.environment = dict(environment)
-        self.timeout_seconds = timeout_seconds
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen[str] | None = None
-        self._replies: queue.Queue[str | None] = queue.Queue()
-        self._next_id = 0
-        self.starts = 0
-
-    @property
-    def pid(self) -> int | None:
-        """The process id of the running worker, if one runs."""
-        process = self._process
-        return process.pid if process is not None and process.poll() is None else None
-
-    def invoke(
-        self, event: dict[str, Any], context: dict[str, Any], clock_offset: float
-    ) -> Invocation:
-        """Send one event to the handler and wait for its answer, at most the timeout."""
-        with self._lock:
-            cold = self._process is None or self._process.poll() is not None
-            process = self._running()
-            self._next_id += 1
-            message = {
-                "id": self._next_id,
-                "event": event,
-                "context": context,
-                "clock_offset": clock_offset,
-            }
-            try:
-                assert process.stdin is not None
-                process.stdin.write(json.dumps(message) + "\n")
-                process.stdin.flush()
-            except (BrokenPipeError, OSError):
-                return Invocation(exit_code=process.wait())
-            try:
-                budget = self.timeout_seconds + (INIT_SECONDS if cold else 0)
-                line = self._replies.get(timeout=budget)
-            except queue.Empty:
-                self._kill(process)
-                return Invocation(timed_out=True)
-            if line is None:
-                return Invocation(exit_code=process.wait())
-            reply = json.loads(line)
-            if "error" in reply:
-                return Invocation(error=reply["error"])
-            return Invocation(result=reply.get("result"))
-
-    def stop(self) -> None:
-        """End the worker: close its stdin, then kill it if it does not exit."""
-        with self._lock:
-            if self._process is not None:
-                self._close(self._process)
-                self._process = None
-
-    def _running(self) -> subprocess.Popen[str]:
-        process = self._process
-        if process is not None and process.poll() is None:
-            return process
-        if process is not None:
-            log.warning(
-                "%s worker (pid %d) exited with code %s; starting a new one",
-                self.version.logical_name, process.pid, process.returncode,
-            )  # fmt: skip
-            self._close(process)
-        self._replies = queue.Queue()
-        process = subprocess.Popen(
-            self.command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=self.environment,
-            cwd=str(self.version.code),
-            text=True,
-            encoding="utf-8",
-        )
-        assert process.stdout is not None
-        threading.Thread(
-            target=_read_lines, args=(process.stdout, self._replies), daemon=True,
-            name=f"{self.version.logical_name}-reader",
-        ).start()  # fmt: skip
-        self._process = process
-        self.starts += 1
-        return process
-
-    def _kill(self, process: subprocess.Popen[str]) -> None:
-        process.kill()
-        self._close(process)
-
-    @staticmethod
-    def _close(process: subprocess.Popen[str]) -> None:
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _read_lines(stream: IO[str], replies: queue.Queue[str | None]) -> None:
-    try:
-        for line in stream:
-            replies.put(line)
-    except (OSError, ValueError):
-        pass  # the stream was closed while the worker was being stopped
-    replies.put(None)
 
 
 def routes(settings: Settings) -> dict[tuple[str, str], LocalRoute]:
@@ -354,17 +194,13 @@ class LocalApi:
         self.requested_port = port
         self.clock_offset = clock_offset
         self.region = region
-        self.runtime_path = runtime_path or settings.project_root / "services" / "runtime"
         self.routes = routes(settings)
-        self.workers: dict[str, Worker] = {}
-        for version in settings.deployed_versions():
-            self.workers[version.logical_name] = Worker(
-                version,
-                [python, "-B", "-u", str(WORKER_SCRIPT), str(version.code),
-                 str(self.runtime_path), version.handler],
-                lambda_environment(settings, version, region),
-                min(version.timeout_seconds, INTEGRATION_TIMEOUT_SECONDS),
-            )  # fmt: skip
+        self.workers: dict[str, Worker] = {
+            version.logical_name: version_worker(
+                settings, version, region=region, python=python, runtime_path=runtime_path
+            )
+            for version in settings.deployed_versions()
+        }
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -433,17 +269,7 @@ class LocalApi:
         event = build_event(request, route.route_key, now=now, request_id=request_id)
         version = route.version
         worker = self.workers[version.logical_name]
-        context = {
-            "function_name": version.function_name,
-            "function_version": "$LATEST",
-            "invoked_function_arn": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:"
-            f"{version.function_name}:{version.alias_name}",
-            "memory_limit_in_mb": str(version.memory_mb),
-            "aws_request_id": str(uuid.uuid4()),
-            "log_group_name": f"/aws/lambda/{version.function_name}",
-            "log_stream_name": worker.environment["AWS_LAMBDA_LOG_STREAM_NAME"],
-            "deadline_ms": int((datetime.now(UTC).timestamp() + worker.timeout_seconds) * 1000),
-        }
+        context = invocation_context(version, worker, self.region)
         outcome = worker.invoke(event, context, self.clock_offset.total_seconds())
         if outcome.timed_out:
             log.error(
