@@ -7,6 +7,7 @@ import gc
 import pulumi
 
 from components.dependency_layers import DependencyLayers, DependencyLayersArgs
+from components.ledger import deployment_facts
 from components.model_service import ModelService, ModelServiceArgs
 from components.settings import load_settings
 from components.versioned_api import VersionedApi, VersionedApiArgs
@@ -28,6 +29,7 @@ services = {
 api = VersionedApi("api", VersionedApiArgs(settings=settings, services=services))
 
 pulumi.export("versions", {key: service.ledger for key, service in services.items()})
+pulumi.export("deployment", deployment_facts(settings))
 pulumi.export(
     "functions",
     {

@@ -38,6 +38,7 @@ from pulumi.runtime.proto import analyzer_pb2  # noqa: E402
 from mlserve.analyzer import RunningPack, resources_from_run, running_pack  # noqa: E402
 from mlserve.ledger import policy_config_from_stack_output  # noqa: E402
 from mlserve.offline import ProgramRun, Registration, run_program  # noqa: E402
+from tests.support.stacks import generated_code  # noqa: E402
 
 STACK = "bench"
 SERVICES_PER_SHARD = 15
@@ -74,7 +75,7 @@ def services_config(first: int, count: int, today: str) -> dict[str, Any]:
         service_key(index): {
             "versions": {
                 f"v{v}": {
-                    "code": "services/churn/v1",
+                    "code": generated_code(service_key(index), f"v{v}"),
                     **(deprecated if v <= DEPRECATED_PER_SERVICE else {"status": "active"}),
                 }
                 for v in range(1, VERSIONS_PER_SERVICE + 1)
@@ -220,7 +221,7 @@ def main() -> None:
         for size, run in runs.items():
             resources = resources_from_run(run)
             request = analyzer_pb2.AnalyzeStackRequest(resources=resources)
-            ledger = policy_config_from_stack_output({"versions": run.outputs["versions"]}, today)
+            ledger = policy_config_from_stack_output(run.outputs, today)
             for label, pack_dir, policy_config in (
                 ("ours", ROOT / "policies", ledger),
                 ("floor", NOOP_PACK, None),

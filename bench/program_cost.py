@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mlserve.offline import run_program  # noqa: E402
+from tests.support.stacks import generated_code  # noqa: E402
 
 SIZES = (10, 50, 250)
 VERSIONS_PER_SERVICE = 5
@@ -30,7 +31,7 @@ def config_for(versions: int) -> dict[str, str]:
     services = {
         f"model-{s}": {
             "versions": {
-                f"v{v + 1}": {"code": "services/churn/v1", "status": "active"}
+                f"v{v + 1}": {"code": generated_code(f"model-{s}", f"v{v + 1}"), "status": "active"}
                 for v in range(min(VERSIONS_PER_SERVICE, versions - s * VERSIONS_PER_SERVICE))
             }
         }

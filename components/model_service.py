@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 
-from components.lifecycle import ledger_entry
+from components.ledger import ledger_entry
 from components.settings import ServiceSettings, Settings
 from components.versioned_function import VersionedFunction, VersionedFunctionArgs
 

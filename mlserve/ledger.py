@@ -1,5 +1,10 @@
-"""The ledger of the last deployment: its `versions` stack output, as the policy pack config that
-`pulumi preview --policy-pack policies --policy-pack-config FILE` takes."""
+"""The ledger of the last deployment, as the policy pack config that `pulumi preview --policy-pack
+policies --policy-pack-config FILE` takes: what the deployed stack promised its callers (its
+`versions` and `deployment` outputs), given to every policy that judges the next deployment by it.
+
+`python -m mlserve ledger --from <pulumi stack output --json>` builds it; `--new-stack` (instead
+of `--from`) says the stack was never deployed, the only case in which there is no ledger.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-REMOVAL_POLICY = "no-removal-of-non-deprecated-versions"
+from mlserve_runtime.conventions import LEDGER_POLICIES, LEDGER_VERSION, LIFECYCLES
+
 STACK_TYPE = "pulumi:pulumi:Stack"
-LIFECYCLES = ("active", "deprecated", "retired")
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
 
@@ -21,23 +26,52 @@ class LedgerError(ValueError):
     """Stack output that cannot be turned into a ledger; the message says why."""
 
 
-def policy_config_from_stack_output(
-    stack_output: Mapping[str, Any], today: str | None = None
-) -> dict[str, Any]:
-    """The policy pack config for `pulumi stack output --json` (or `pulumi stack export`) of the
-    last deployment; without a `versions` output (first deployment) the ledger is left out."""
+def ledger_from_stack_output(stack_output: Mapping[str, Any]) -> dict[str, Any]:
+    """The ledger in `pulumi stack output --json` (or `pulumi stack export`) of a deployment."""
     outputs = _outputs(stack_output)
-    settings: dict[str, Any] = {}
-    versions = outputs.get("versions")
-    if versions is not None:
-        settings["ledger"] = _checked_ledger(versions)
+    if "versions" not in outputs:
+        raise LedgerError(
+            "the stack output has no `versions`: it is not the output of an mlserve deployment "
+            "(for a stack that was never deployed, use --new-stack)"
+        )
+    ledger: dict[str, Any] = {"versions": _checked_versions(outputs["versions"])}
+    facts = outputs.get("deployment")
+    if isinstance(facts, Mapping):
+        ledger.update(json.loads(json.dumps(facts, default=_not_deployed_value)))
+    ledger.setdefault("ledgerVersion", 1 if facts is None else LEDGER_VERSION)
+    return ledger
+
+
+def policy_config(
+    ledger: Mapping[str, Any] | None, *, today: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The pack config: the ledger for every ledger policy, or `newStack` when there is none."""
+    settings: dict[str, Any] = (
+        {"ledger": dict(ledger)} if ledger is not None else {"newStack": True}
+    )
     if today is not None:
         try:
             date.fromisoformat(today)
         except ValueError:
             raise LedgerError(f"today {today!r} is not a YYYY-MM-DD date") from None
         settings["today"] = today
-    return {REMOVAL_POLICY: settings}
+    return {name: dict(settings) for name in LEDGER_POLICIES}
+
+
+def policy_config_from_stack_output(
+    stack_output: Mapping[str, Any], today: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The pack config judging the next deployment by the one `stack_output` comes from."""
+    return policy_config(ledger_from_stack_output(stack_output), today=today)
+
+
+def looks_like_stack_output(document: Any) -> bool:
+    """Whether a file given as a policy pack config is raw `pulumi stack output` instead."""
+    return (
+        isinstance(document, Mapping)
+        and "versions" in document
+        and not (set(document) & set(LEDGER_POLICIES))
+    )
 
 
 def _outputs(document: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -58,8 +92,8 @@ def _outputs(document: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
-def _checked_ledger(versions: Any) -> dict[str, Any]:
-    """The `versions` output, unchanged, once it has the shape the policy reads."""
+def _checked_versions(versions: Any) -> dict[str, Any]:
+    """The `versions` output, unchanged, once it has the shape the policies read."""
     if versions == "[secret]" or (isinstance(versions, Mapping) and SECRET_SIGNATURE in versions):
         raise LedgerError(
             "the versions output is secret; run `pulumi stack output --json --show-secrets`"
@@ -82,30 +116,35 @@ def _checked_ledger(versions: Any) -> dict[str, Any]:
 
 def _not_deployed_value(value: Any) -> Any:
     raise LedgerError(
-        f"the versions output holds {type(value).__name__} values; a ledger comes from a "
+        f"the stack output holds {type(value).__name__} values; a ledger comes from a "
         "deployment's outputs, not from a preview's"
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m mlserve ledger [--from FILE] [--out FILE] [--today YYYY-MM-DD]`."""
+    """`python -m mlserve ledger (--from FILE | --new-stack) [--out FILE] [--today YYYY-MM-DD]`."""
     parser = argparse.ArgumentParser(
-        prog="python -m mlserve ledger",
-        description=(
-            "Turn `pulumi stack output --json` (or `pulumi stack export`) of the last "
-            "deployment into the --policy-pack-config file of the mlserve policy pack."
-        ),
+        prog="mlserve ledger",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--from", dest="source", default="-", help="input file (default: stdin)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="source", help="stack output file ('-': stdin)")
+    source.add_argument(
+        "--new-stack", action="store_true", help="the stack was never deployed: no ledger"
+    )
     parser.add_argument("--out", default="-", help="output file (default: stdout)")
-    parser.add_argument("--today", help="judge sunsets by this day (YYYY-MM-DD) instead of today")
+    parser.add_argument("--today", help="judge dates by this day (YYYY-MM-DD) instead of today")
     args = parser.parse_args(argv)
     try:
-        text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
-        document = json.loads(text) if text.strip() else {}
-        if not isinstance(document, Mapping):
-            raise LedgerError("the stack output is not a JSON object")
-        config = policy_config_from_stack_output(document, today=args.today)
+        ledger = None
+        if not args.new_stack:
+            text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+            document = json.loads(text) if text.strip() else {}
+            if not isinstance(document, Mapping):
+                raise LedgerError("the stack output is not a JSON object")
+            ledger = ledger_from_stack_output(document)
+        config = policy_config(ledger, today=args.today)
     except (OSError, json.JSONDecodeError, LedgerError) as error:
         print(f"mlserve ledger: {error}", file=sys.stderr)
         return 2

@@ -346,9 +346,11 @@ def deployed_from_ledger(ledger: Mapping[str, Any], settings: Settings) -> Deplo
     from components.packaging import code_sha256
     from components.versioned_function import function_revision, version_package
 
+    versions = ledger.get("versions")
+    by_service: Mapping[str, Any] = versions if isinstance(versions, Mapping) else ledger
     entries = {
         (service, version): entry
-        for service, versions in ledger.items()
+        for service, versions in by_service.items()
         if isinstance(versions, Mapping)
         for version, entry in versions.items()
         if isinstance(entry, Mapping) and entry.get("status") != "retired"

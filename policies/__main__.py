@@ -5,8 +5,10 @@ from __future__ import annotations
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 from all_policies import POLICIES
+from guard import install_enforcement_guard
 from shared_decoding import install_shared_decoding
 
+install_enforcement_guard(POLICIES, EnforcementLevel.MANDATORY)
 install_shared_decoding()
 PolicyPack(
     name="mlserve",

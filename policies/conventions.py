@@ -62,6 +62,18 @@ RESERVED_ENV_PREFIXES = ("MLSERVE_", "AWS_", "POWERTOOLS_")
 PROBLEM_INVALID_REQUEST = "tag:mlserve,2026:problems/invalid-request"
 PROBLEM_VERSION_SUNSET = "tag:mlserve,2026:problems/version-sunset"
 
+LEDGER_VERSION = 2  # the shape of the ledger the program outputs and the pack reads
+# The pack's policies that judge a deployment against the ledger of the last one; the ledger tool
+# gives each of them the ledger (and `newStack` for a stack that does not exist yet).
+LEDGER_POLICIES = (  # the policies given the ledger; the first owns the report of a bad one
+    "no-removal-of-non-deprecated-versions",
+    "deprecations-keep-their-promises",
+    "versions-keep-their-surface",
+    "pinned-versions-exist",
+    "ledger-format-current",
+)
+DEFAULT_MINIMUM_DEPRECATION_WINDOW_DAYS = 90  # the pack's floor, whatever a config says
+
 SURFACE_MODULE = "contract.py"
 SURFACE_NAME = "SURFACE"
 DAY_SECONDS = 86_400

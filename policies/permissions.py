@@ -12,10 +12,22 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
+from conventions import base_path, parse_function_name
 from properties import Unknown, Unknowns, guarded, items, lookup, text
-from resources import API_GATEWAY_PRINCIPAL, EXECUTE_API_ARN, LAMBDA_ARN, PERMISSION
+from resources import (
+    API,
+    API_GATEWAY_PRINCIPAL,
+    EXECUTE_API_ARN,
+    LAMBDA_ARN,
+    PERMISSION,
+    function_name_of,
+)
+from stack_config import stack_config
+from stack_index import index_stack
 
 # Identity policies cannot name principals (AWS rejects the element), so only trust and resource
 # policies are read; skipping identity policies also keeps previews free of needless notes.
@@ -51,10 +63,21 @@ def lambda_permissions_scoped_validator(
             None,
         )
     principal = text(args.props, "principal")
+    source_arn, source_account = text(args.props, "sourceArn"), text(args.props, "sourceAccount")
     if isinstance(principal, Unknown):
         unknowns.note("principal")
+    elif (
+        isinstance(principal, str)
+        and principal.endswith(".amazonaws.com")
+        and source_arn is None
+        and source_account is None
+    ):
+        report_violation(
+            f"permission {args.name!r} lets the service {principal} invoke on behalf of any "
+            "account (no sourceArn, no sourceAccount); name the resource that may invoke",
+            None,
+        )
     elif principal == API_GATEWAY_PRINCIPAL:
-        source_arn = text(args.props, "sourceArn")
         if isinstance(source_arn, Unknown):
             unknowns.note("sourceArn")
         elif source_arn is None:
@@ -126,6 +149,66 @@ def _is_wildcard(principal: Any) -> bool:
         return any(_is_wildcard(value) for value in principal.values())
     return any(value == "*" for value in items(principal))
 
+
+def api_grants_name_own_routes_validator(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> None:
+    """Relate every API Gateway grant to this stack's API and to a route of the version whose
+    alias it qualifies, reading the sourceArn itself."""
+    config = stack_config()
+    index = index_stack(args.resources)
+    unknowns = Unknowns()
+    apis = [text(api.props, "executionArn") for api in index.of_type(API)]
+    known_apis = [arn for arn in apis if isinstance(arn, str)]
+    for permission in index.of_type(PERMISSION):
+        if text(permission.props, "principal") != API_GATEWAY_PRINCIPAL:
+            continue
+        source_arn = text(permission.props, "sourceArn")
+        function = text(permission.props, "function")
+        qualifier = text(permission.props, "qualifier")
+        if any(isinstance(v, Unknown) for v in (source_arn, function, qualifier)):
+            unknowns.note(f"{permission.name}.sourceArn")
+            continue
+        if not isinstance(source_arn, str) or not isinstance(function, str):
+            continue  # lambda-permissions-scoped reports a missing sourceArn
+        api = next((arn for arn in known_apis if source_arn.startswith(f"{arn}/")), None)
+        if api is None:
+            if len(known_apis) < len(apis):
+                unknowns.note(f"{permission.name}: this stack's API execution ARN")
+            else:
+                report_violation(
+                    f"permission {permission.name!r} lets {source_arn} invoke, which is not an "
+                    "execute-api ARN of this stack's API (another API, or another account's); "
+                    "grant exactly this stack's routes",
+                    permission.urn,
+                )
+            continue
+        version = parse_function_name(config.name_prefix, function_name_of(function))
+        route = source_arn[len(api) + 1 :].split("/", 2)  # <stage>/<METHOD>/<path>
+        path = f"/{route[2]}" if len(route) == 3 else ""
+        if version is not None and not path.startswith(f"{base_path(*version)}/"):
+            report_violation(
+                f"permission {permission.name!r} on {version} ({qualifier}) grants route "
+                f"{route[1] if len(route) > 1 else '?'} {path or '?'}, which is not one of "
+                f"{version}'s; each version's alias is invoked by its own routes only",
+                permission.urn,
+            )
+    unknowns.raise_if_any()
+
+
+api_grants_name_own_routes = StackValidationPolicy(
+    name="api-grants-name-own-routes",
+    description=(
+        "Requires every API Gateway grant on a version's alias to name a route of this stack's "
+        "own API, and a route of that version."
+    ),
+    validate=guarded(api_grants_name_own_routes_validator),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    remediation_steps=(
+        "Let VersionedApi create the permissions: source_arn is the stack's API execution ARN "
+        "and exactly the route of the version the qualifier names."
+    ),
+)
 
 lambda_permissions_scoped = ResourceValidationPolicy(
     name="lambda-permissions-scoped",

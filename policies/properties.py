@@ -100,7 +100,8 @@ class Unknowns:
 
     def note(self, where: str) -> None:
         """Remember that the value at `where` was needed but unknown."""
-        self.paths.append(where)
+        if where not in self.paths:
+            self.paths.append(where)
 
     def raise_if_any(self) -> None:
         """Raise pulumi-policy's UnknownValueError naming the unknown values, if there were any."""
@@ -143,3 +144,12 @@ def guarded(validator: Validator) -> Validator:
             )
 
     return checked  # type: ignore[return-value]
+
+
+def whole_number(value: Any) -> int | None:
+    """An integer as the engine sends numbers (a double in a protobuf Struct), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None  # also inf and nan
+    return int(value)

@@ -4,7 +4,6 @@ invokes, through its integration, the alias of exactly that service and major ve
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -19,15 +18,12 @@ from pulumi_policy import (
 from conventions import (
     ALIAS_NAME,
     ROUTE_KEY,
-    TAG_SERVICE,
-    TAG_VERSION,
     VersionRef,
     alias_name,
     function_name,
-    parse_function_name,
 )
 from properties import Unknown, Unknowns, entries, guarded, lookup, text
-from resources import ALIAS, FUNCTION, INTEGRATION, LAMBDA_ARN, ROUTE, function_name_of
+from resources import ALIAS, FUNCTION, INTEGRATION, LAMBDA_ARN, ROUTE
 from stack_config import StackConfig, stack_config
 from stack_index import StackIndex, index_stack, linked
 
@@ -67,22 +63,15 @@ def lambda_alias_serves_published_version_validator(
     unknowns.raise_if_any()
 
 
-@dataclass(frozen=True)
-class _Invoked:
-    """What an integration invokes, as far as the stack shows it."""
-
-    function: str | Unknown | None
-    alias: str | Unknown | None
-    function_version: VersionRef | None = None
-
-
 def api_routes_invoke_own_version_validator(
     args: StackValidationArgs, report_violation: ReportViolation
 ) -> None:
-    """Relate every route to its integration, alias and function, and check they agree."""
+    """Relate every route to its integration and the alias its URI invokes, and check they are
+    the route's own version's; the URI decides, dependencies can only confirm it."""
     config = stack_config()
     index = index_stack(args.resources)
     unknowns = Unknowns()
+    account = _stack_account(index)
     for route in index.of_type(ROUTE):
         key = text(route.props, "routeKey")
         if isinstance(key, Unknown):
@@ -109,8 +98,7 @@ def api_routes_invoke_own_version_validator(
                 )
             continue
         for integration in integrations:
-            invoked = _invoked(integration, index, unknowns)
-            problem = _mismatch(invoked, route_version, config)
+            problem = _mismatch(integration, route_version, config, index, account, unknowns)
             if problem is not None:
                 report_violation(
                     f"route {key!r} (integration {integration.name!r}) {problem}", route.urn
@@ -118,63 +106,24 @@ def api_routes_invoke_own_version_validator(
     unknowns.raise_if_any()
 
 
-def _invoked(integration: PolicyResource, index: StackIndex, unknowns: Unknowns) -> _Invoked:
-    """The function and alias an integration invokes: from the engine's dependencies first,
-    from the integration URI's ARN text when the engine recorded none."""
-    aliases = linked(integration, "integrationUri", ALIAS)
-    if aliases:
-        return _alias_target(aliases[0], unknowns)
-    functions = linked(integration, "integrationUri", FUNCTION)
-    if functions:
-        name = text(functions[0].props, "name")
-        return _Invoked(function=name, alias=None)
-    uri = text(integration.props, "integrationUri")
-    if isinstance(uri, Unknown):
-        unknowns.note(f"{integration.name}.integrationUri")
-        return _Invoked(function=uri, alias=uri)
-    arn_match = LAMBDA_ARN.fullmatch(_lambda_arn(uri or ""))
-    if arn_match is None:
-        return _Invoked(function=None, alias=None)
-    function, qualifier = arn_match.group(1), arn_match.group(2)
-    alias = index.aliases_by_name.get((function, qualifier or ""))
-    if alias is not None:
-        return _alias_target(alias, unknowns)
-    return _Invoked(function=function, alias=qualifier)
-
-
-def _lambda_arn(uri: str) -> str:
-    """The Lambda ARN inside an API Gateway invocation URI, or the URI itself."""
-    match = INVOCATION_URI.fullmatch(uri)
-    return match.group(1) if match else uri
-
-
-def _alias_target(alias: PolicyResource, unknowns: Unknowns) -> _Invoked:
-    name = text(alias.props, "name")
-    functions = linked(alias, "functionName", FUNCTION)
-    if functions:
-        function = text(functions[0].props, "name")
-        tagged = _tagged_version(functions[0])
-    else:
-        function = text(alias.props, "functionName")
-        function = function_name_of(function) if isinstance(function, str) else function
-        tagged = None
-    if isinstance(name, Unknown):
-        unknowns.note(f"{alias.name}.name")
-    if isinstance(function, Unknown):
-        unknowns.note(f"{alias.name}.functionName")
-    return _Invoked(function=function, alias=name, function_version=tagged)
-
-
-def _tagged_version(function: PolicyResource) -> VersionRef | None:
-    service = text(function.props, "tags", TAG_SERVICE)
-    version = text(function.props, "tags", TAG_VERSION)
-    if isinstance(service, str) and isinstance(version, str):
-        return VersionRef(service, version)
+def _stack_account(index: StackIndex) -> str | None:
+    """The account this stack's functions live in, from their ARNs once AWS assigned them."""
+    for function in index.of_type(FUNCTION):
+        arn = text(function.props, "arn")
+        if isinstance(arn, str) and LAMBDA_ARN.fullmatch(arn):
+            return arn.split(":")[4]
     return None
 
 
-def _mismatch(invoked: _Invoked, route_version: VersionRef, config: StackConfig) -> str | None:
-    """Why the invoked target is not the alias of `route_version`, or None when it is."""
+def _mismatch(
+    integration: PolicyResource,
+    route_version: VersionRef,
+    config: StackConfig,
+    index: StackIndex,
+    account: str | None,
+    unknowns: Unknowns,
+) -> str | None:
+    """Why the integration does not invoke the alias of `route_version`, or None when it does."""
     expected_function = function_name(
         config.name_prefix, route_version.service, route_version.version
     )
@@ -184,25 +133,62 @@ def _mismatch(invoked: _Invoked, route_version: VersionRef, config: StackConfig)
         else f"<environment>_{route_version.version}"
     )
     wanted = f"it must invoke alias {expected_alias} of {expected_function} ({route_version})"
-    if invoked.function is None:
-        return f"invokes nothing this stack manages; {wanted}"
-    if invoked.alias is None:
+    uri = text(integration.props, "integrationUri")
+    if isinstance(uri, Unknown):
+        unknowns.note(f"{integration.name}.integrationUri")
+        return None
+    invoked = _lambda_arn(uri or "")
+    arn = LAMBDA_ARN.fullmatch(invoked)
+    if arn is None:
+        return f"invokes {uri!r}, not a Lambda alias; {wanted}"
+    function, qualifier = arn.group(1), arn.group(2)
+    if not qualifier or qualifier == "$LATEST":
+        return f"invokes function {function!r} unqualified ($LATEST), not an alias; {wanted}"
+    if function != expected_function:
+        return f"invokes function {function!r}; {wanted}"
+    if qualifier != expected_alias:
+        same_major = ALIAS_NAME.fullmatch(qualifier)
+        if same_major and same_major.group(2) == route_version.version:
+            return f"invokes alias {qualifier!r} of another environment; {wanted}"
+        return f"invokes alias {qualifier!r}; {wanted}"
+    alias = index.aliases_by_name.get((function, qualifier))
+    if alias is None:
+        if index.aliases_named_later:
+            unknowns.note(f"whether alias {qualifier} of {function} is this stack's")
+            return None
         return (
-            f"invokes function {invoked.function!r} unqualified ($LATEST), not an alias; {wanted}"
+            f"invokes alias {qualifier} of {function}, which this stack does not create; {wanted}"
         )
-    if isinstance(invoked.function, str):
-        version = parse_function_name(config.name_prefix, invoked.function)
-        if version != route_version:
-            return f"invokes function {invoked.function!r}; {wanted}"
-    elif invoked.function_version is not None and invoked.function_version != route_version:
-        return f"invokes a function tagged {invoked.function_version}; {wanted}"
-    if isinstance(invoked.alias, str):
-        match = ALIAS_NAME.fullmatch(invoked.alias)
-        if match is None or match.group(2) != route_version.version:
-            return f"invokes alias {invoked.alias!r}; {wanted}"
-        if config.environment is not None and match.group(1) != config.environment:
-            return f"invokes alias {invoked.alias!r} of another environment; {wanted}"
+    if function not in index.functions_by_name:
+        if index.functions_named_later:
+            unknowns.note(f"whether function {function} is this stack's")
+            return None
+        return (
+            f"invokes alias {qualifier} of {function}, a function this stack does not create; "
+            f"{wanted}"
+        )
+    for evidence in linked(integration, "integrationUri", ALIAS):
+        if evidence is not alias:
+            return (
+                f"invokes alias {qualifier} of {function} by its URI, while its dependencies name "
+                f"{evidence.name!r}; the URI is what API Gateway calls: {wanted}"
+            )
+    alias_arn = text(alias.props, "arn")
+    if isinstance(alias_arn, str):
+        if invoked != alias_arn:
+            return f"invokes {invoked}, not this stack's alias {alias_arn}; {wanted}"
+    elif account is not None:
+        if invoked.split(":")[4] != account:
+            return f"invokes {invoked} in another account than this stack's ({account}); {wanted}"
+    else:
+        unknowns.note(f"the account of {integration.name}.integrationUri")
     return None
+
+
+def _lambda_arn(uri: str) -> str:
+    """The Lambda ARN inside an API Gateway invocation URI, or the URI itself."""
+    match = INVOCATION_URI.fullmatch(uri)
+    return match.group(1) if match else uri
 
 
 lambda_alias_serves_published_version = ResourceValidationPolicy(

@@ -27,7 +27,7 @@ from conventions import (
     SERVICE,
     VERSION,
 )
-from properties import guarded
+from properties import guarded, whole_number
 from resources import STACK
 
 NAMESPACE = "mlserve"
@@ -148,10 +148,7 @@ def _decoded(value: Any) -> Any:
 
 
 def _integer(value: Any) -> int | None:
-    decoded = _decoded(value)
-    if isinstance(decoded, bool) or not isinstance(decoded, int | float):
-        return None
-    return int(decoded) if decoded == int(decoded) else None
+    return whole_number(_decoded(value))
 
 
 def _date(value: Any) -> date | None:

@@ -23,6 +23,8 @@ class StackIndex:
     aliases_by_name: dict[tuple[str, str], PolicyResource] = field(default_factory=dict)
     functions_named_later: int = 0
     """Functions whose name is unknown until the update (preview)."""
+    aliases_named_later: int = 0
+    """Aliases whose name or function is unknown until the update (preview)."""
 
     def of_type(self, resource_type: str) -> list[PolicyResource]:
         """The resources of one type, in the order the engine sent them."""
@@ -53,6 +55,8 @@ def index_stack(resources: Sequence[PolicyResource]) -> StackIndex:
             name = text(resource.props, "name")
             if isinstance(function, str) and isinstance(name, str):
                 index.aliases_by_name[(function_name_of(function), name)] = resource
+            elif isinstance(function, Unknown) or isinstance(name, Unknown):
+                index.aliases_named_later += 1
     _last = (resources, index)
     return index
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from mlserve.analyzer import analyze_run
 from mlserve.ledger import policy_config_from_stack_output
 from mlserve.offline import run_program
+from tests.support.stacks import generated_code
 
 REMOVAL = "no-removal-of-non-deprecated-versions"
 DAYS = ["2026-11-27", "2027-08-01", "2028-03-01"]
@@ -34,7 +35,7 @@ START = {
         "versions": {
             "v1": version("deprecated", "services/churn/v1", "2027-06-30", "v3"),
             "v2": version("active", "services/churn/v2", "", None),
-            "v3": version("active", "services/churn/v2", "", None),
+            "v3": version("active", generated_code("churn", "v3", "services/churn/v2"), "", None),
         }
     }
 }

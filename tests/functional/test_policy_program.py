@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from google.protobuf import json_format
 
 from mlserve.analyzer import RunningPack, Violation, analyze_run, running_pack
-from mlserve.ledger import policy_config_from_stack_output
+from mlserve.analyzer.marshal import resources_from_run
+from mlserve.ledger import policy_config, policy_config_from_stack_output
 from mlserve.offline import ProgramRun, run_program
 from mlserve.stack_files import stack_config
+from mlserve_runtime.conventions import LEDGER_POLICIES
 from tests.conftest import TODAY
 
 STACKS = ("prod", "dev")
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # the engine's marker of a secret value
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,7 @@ def previews() -> dict[str, ProgramRun]:
     return runs
 
 
-def ledger_of(run: ProgramRun) -> dict[str, object]:
+def ledger_of(run: ProgramRun) -> dict[str, dict[str, Any]]:
     """The policy config built from the run's outputs as `pulumi stack output --json` shows them."""
     return policy_config_from_stack_output(json.loads(json.dumps(run.outputs)), today=TODAY)
 
@@ -60,17 +65,34 @@ def test_given_example_stack_deployed_when_analyzed_with_its_ledger_then_no_viol
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_given_example_stack_first_deploy_when_analyzed_then_only_the_no_ledger_note(
+def test_given_example_stack_first_deploy_when_declared_new_then_no_violation(
     request: pytest.FixtureRequest, packs: dict[str, RunningPack], stack: str
 ) -> None:
-    # GIVEN no ledger (a stack's first deployment)
+    # GIVEN a stack's first deployment, declared as such (`mlserve ledger --new-stack`)
+    run: ProgramRun = request.getfixturevalue(f"{stack}_run")
+    violations = analyze_run(run, policy_config=policy_config(None, today=TODAY), pack=packs[stack])
+    # THEN every rule holds and nothing is reported
+    assert violations == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_given_example_stack_without_ledger_when_analyzed_then_every_ledger_rule_blocks(
+    request: pytest.FixtureRequest, packs: dict[str, RunningPack], stack: str
+) -> None:
+    # GIVEN no policy config at all: the ledger was forgotten (or withheld)
     run: ProgramRun = request.getfixturevalue(f"{stack}_run")
     violations = analyze_run(run, pack=packs[stack])
-    # THEN one advisory note from the removal policy, and it passes
-    assert [(v.policy_name, v.enforcement_level) for v in violations] == [
-        ("no-removal-of-non-deprecated-versions", "advisory")
-    ]
-    assert "policy config `ledger` is not set" in violations[0].message
+    # THEN no mandatory ledger rule passes; the removal policy says what to pass, the others
+    # point at it (the advisory format note has nothing to say)
+    by_policy = {v.policy_name: v for v in violations}
+    assert set(by_policy) == set(LEDGER_POLICIES) - {"ledger-format-current"}
+    assert all(v.mandatory for v in violations) and len(violations) == len(by_policy)
+    assert "mlserve ledger --from" in by_policy[LEDGER_POLICIES[0]].message
+    assert all(
+        f"see {LEDGER_POLICIES[0]} for the fix" in v.message
+        for name, v in by_policy.items()
+        if name != LEDGER_POLICIES[0]
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -93,6 +115,7 @@ def test_given_example_stack_previewed_when_analyzed_then_unknowns_never_block(
     ), violations
     assert {v.policy_name for v in violations} <= {
         "lambda-alias-serves-published-version", "lambda-permissions-scoped",
+        "api-routes-invoke-own-version", "api-grants-name-own-routes",
     }  # fmt: skip
 
 
@@ -114,3 +137,24 @@ def test_given_pack_for_another_stack_when_used_then_refused(
 ) -> None:
     with pytest.raises(ValueError, match="the engine starts the pack with the stack's config"):
         analyze_run(prod_run, pack=packs["dev"])
+
+
+def test_given_secret_services_config_when_analyzed_then_every_rule_still_reads_it(
+    prod_run: ProgramRun,
+) -> None:
+    # GIVEN prod with mlserve:services a secret: every function environment reaches the pack as
+    # a secret value (the engine marshals with KeepSecrets)
+    run = run_program(
+        stack_config("prod"), stack="prod", today=TODAY, secret_keys=["mlserve:services"]
+    )
+    assert run.error is None, run.error
+    functions = [
+        json_format.MessageToDict(message.properties)
+        for message in resources_from_run(run)
+        if message.type == "aws:lambda/function:Function"
+    ]
+    assert functions and all(SECRET_SIG in json.dumps(f["environment"]) for f in functions)
+    # WHEN the pack (started with the stack's config) judges it by the plain deployment's ledger
+    violations = analyze_run(run, policy_config=ledger_of(prod_run))
+    # THEN every rule ran and holds: nothing is reported, not even a "can't run"
+    assert violations == []

@@ -22,6 +22,7 @@ from mlserve.analyzer import (
     running_pack,
     to_struct,
 )
+from mlserve.ledger import policy_config
 
 SERVICES = {
     "churn": {
@@ -43,6 +44,7 @@ EXPECTED_POLICIES = {
     "lambda-function-name-matches-version": ("mandatory", "resource"),
     "lambda-alias-name-matches-version": ("mandatory", "resource"),
     "lambda-alias-serves-published-version": ("mandatory", "resource"),
+    "lambda-code-is-its-version": ("mandatory", "resource"),
     "api-routes-invoke-own-version": ("mandatory", "stack"),
     "lambda-permissions-scoped": ("mandatory", "resource"),
     "no-wildcard-principals": ("mandatory", "resource"),
@@ -50,13 +52,24 @@ EXPECTED_POLICIES = {
     "active-versions-protected": ("mandatory", "resource"),
     "deprecated-versions-announce-sunset": ("mandatory", "stack"),
     "no-removal-of-non-deprecated-versions": ("mandatory", "stack"),
+    "deprecations-keep-their-promises": ("mandatory", "stack"),
+    "versions-keep-their-surface": ("mandatory", "stack"),
+    "pinned-versions-exist": ("mandatory", "stack"),
+    "api-grants-name-own-routes": ("mandatory", "stack"),
+    "ledger-format-current": ("advisory", "stack"),
     "lambda-tracing-active": ("advisory", "resource"),
     "log-groups-retention-set": ("advisory", "resource"),
     "api-stage-access-logging": ("advisory", "resource"),
 }
-LEDGER = {"churn": {"v1": {"status": "deprecated", "sunsetOn": "2027-06-30"},
-                    "v2": {"status": "active"}}}  # fmt: skip
-POLICY_CONFIG = {"no-removal-of-non-deprecated-versions": {"ledger": LEDGER, "today": "2026-11-27"}}
+LEDGER = {
+    "ledgerVersion": 2, "stack": "prod", "environment": "prod", "namePrefix": "p-",
+    "deprecationWindowDays": 180,
+    "versions": {"churn": {"v1": {"status": "deprecated", "deprecatedOn": "2026-09-01",
+                                  "sunsetOn": "2027-06-30"},
+                           "v2": {"status": "active"}}},
+}  # fmt: skip
+POLICY_CONFIG = policy_config(LEDGER, today="2026-11-27")
+NEW_STACK = policy_config(None, today="2026-11-27")
 STACK_URN = "urn:pulumi:prod::mlserve::pulumi:pulumi:Stack::mlserve-prod"
 EXECUTION_ARN = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3"
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function"
@@ -108,6 +121,7 @@ def function_props(version: str, lifecycle: str, **changes: Any) -> dict[str, An
     props = {
         "name": f"p-churn_{version}",
         "publish": True,
+        "version": "7",
         "tracingConfig": {"mode": "Active"},
         "environment": {"variables": variables},
         "tags": {"mlserve:service": "churn", "mlserve:api-version": version,
@@ -139,12 +153,13 @@ def good_stack() -> dict[str, analyzer_pb2.AnalyzerResource]:
         active = lifecycle == "active"
         function = message(
             "aws:lambda/function:Function", f"churn-{version}",
-            function_props(version, lifecycle), protect=active,
+            function_props(version, lifecycle, arn=f"{LAMBDA_ARN}:p-churn_{version}"),
+            protect=active,
         )  # fmt: skip
         alias = message(
             "aws:lambda/alias:Alias", f"churn-{version}-alias",
             {"name": f"prod_{version}", "functionName": f"p-churn_{version}",
-             "functionVersion": "7"},
+             "functionVersion": "7", "arn": f"{LAMBDA_ARN}:p-churn_{version}:prod_{version}"},
             protect=active, links={"functionName": function},
         )  # fmt: skip
         integration = message(
@@ -193,7 +208,7 @@ def test_given_pack_when_engine_asks_for_info_then_every_policy_and_level_is_lis
     assert all(policy.description and policy.remediation_steps for policy in pack.policies)
     assert all(policy.description.startswith(("Requires", "Prohibits")) for policy in pack.policies)
     removal = next(p for p in pack.policies if p.name == "no-removal-of-non-deprecated-versions")
-    assert set(removal.config_schema) == {"ledger", "today"}
+    assert {"ledger", "today", "newStack"} <= set(removal.config_schema)
 
 
 def test_given_handshake_when_sent_then_pulumi_policy_answers_unimplemented(
@@ -274,10 +289,12 @@ def break_protection(resources: dict[str, Any]) -> None:
     [
         ("1 function name", break_function_name, {"lambda-function-name-matches-version"}),
         ("2 alias name", break_alias_name, {"lambda-alias-name-matches-version",
-                                            "api-routes-invoke-own-version"}),
+                                            "api-routes-invoke-own-version",
+                                            "no-removal-of-non-deprecated-versions"}),
         ("3 no $LATEST", break_alias_latest, {"lambda-alias-serves-published-version"}),
         ("4 route", break_route, {"api-routes-invoke-own-version"}),
-        ("5 scoped grant", break_permission, {"lambda-permissions-scoped"}),
+        ("5 scoped grant", break_permission, {"lambda-permissions-scoped",
+                                              "api-grants-name-own-routes"}),
         ("5 no wildcard", break_principal, {"no-wildcard-principals"}),
         ("6 tags", break_tags, {"lambda-version-tags-required"}),
         ("7 protect", break_protection, {"active-versions-protected"}),
@@ -324,9 +341,9 @@ def test_given_deprecated_version_losing_its_successor_when_analyzed_then_blocke
     pack: RunningPack,
 ) -> None:
     # GIVEN churn v1 deprecated in favour of v2, and v2's function gone (the ledger allows
-    # nothing to go, so ignore that verdict here)
+    # nothing to go, so judge it as a new stack here)
     resources = {key: value for key, value in good_stack().items() if not key.endswith("-v2")}
-    pack.configure(None)
+    pack.configure(NEW_STACK)
     found = mandatory(analyze_all(pack, resources))
     assert set(found) == {"deprecated-versions-announce-sunset"}
     assert (
@@ -353,6 +370,7 @@ def test_given_unknown_values_when_previewed_then_only_cant_run_advisories(
     )
     assert {v.policy_name for v in violations} == {
         "lambda-alias-serves-published-version", "lambda-permissions-scoped",
+        "api-routes-invoke-own-version", "api-grants-name-own-routes",
     }  # fmt: skip
 
 

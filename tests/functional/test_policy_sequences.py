@@ -133,12 +133,39 @@ def test_given_retired_entry_deleted_when_previewed_then_blocked() -> None:
     assert "Restore it with status: retired" in found[0][1]
 
 
-def test_given_version_key_renamed_when_previewed_then_blocked(deployed: ProgramRun) -> None:
+def test_given_version_key_renamed_when_previewed_then_the_program_refuses_the_code(
+    deployed: ProgramRun,
+) -> None:
     # GIVEN churn v2's code moved under a new key v3 (a new function, v2's would be deleted)
-    found = blocking(preview_after(deployed, rename_churn_v2_to_v3, today=BEFORE_SUNSETS))
-    # THEN blocked as the removal of active churn v2
-    assert [policy for policy, _ in found] == [REMOVAL]
-    assert found[0][1].startswith(
-        "Prohibits deleting any version's entry from mlserve:services"
-    )  # the policy description comes first, then the finding
-    assert "churn v2 was active in the last deployment and its entry is gone" in found[0][1]
+    after = run_program(
+        edited(deployed.config, rename_churn_v2_to_v3), stack="prod", preview=True,
+        today=BEFORE_SUNSETS,
+    )  # fmt: skip
+    # THEN the program stops before registering: the code still says it is churn v2 (with code
+    # that says v3, the pack blocks the removal of v2: see test_guarantee_attacks)
+    assert after.error is not None
+    assert "mlserve:services.churn.versions.v3.code" in after.error
+    assert "is the code of churn v2" in after.error
+    assert [r.type for r in after.registrations] == ["pulumi:pulumi:Stack"]
+
+
+def test_given_ledger_of_the_first_format_when_previewed_then_upgrade_passes_with_a_note(
+    deployed: ProgramRun,
+) -> None:
+    # GIVEN a stack deployed before the ledger had a format: its `versions` output only, with
+    # none of the names, published versions and surfaces recorded since
+    old_keys = {"function", "alias", "status", "deprecatedOn", "sunsetOn", "successor"}
+    versions = {
+        service: {key: {k: v for k, v in entry.items() if k in old_keys}
+                  for key, entry in service_versions.items()}
+        for service, service_versions in deployed.outputs["versions"].items()
+    }  # fmt: skip
+    ledger = policy_config_from_stack_output({"versions": versions}, today=BEFORE_SUNSETS)
+    # WHEN the unchanged config is previewed against it
+    after = run_program(deployed.config, stack="prod", preview=True, today=BEFORE_SUNSETS)
+    violations = analyze_run(after, policy_config=ledger)
+    # THEN nothing blocks, and one advisory note says the ledger is of the first format
+    assert blocking(violations) == []
+    notes = [v for v in violations if v.policy_name == "ledger-format-current"]
+    assert len(notes) == 1 and not notes[0].mandatory
+    assert "the ledger is of the first format" in notes[0].message

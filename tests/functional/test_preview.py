@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -146,3 +147,74 @@ def test_given_bad_config_when_previewed_then_key_path_and_no_traceback(tmp_path
     assert result.returncode == 1
     assert "mlserve:services.churn.versions.v2.pin" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_given_no_ledger_and_no_new_stack_when_previewed_then_it_fails_closed() -> None:
+    result = preview("--stack", "prod")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no ledger: this stack is judged by what its last deployment promised" in result.stdout
+    assert "Result: FAILED" in result.stdout
+
+
+def test_given_raw_stack_output_as_ledger_when_previewed_then_one_line_hint(
+    tmp_path: Path, prod_run: ProgramRun
+) -> None:
+    raw = tmp_path / "output.json"
+    raw.write_text(json.dumps(prod_run.outputs))
+    result = preview("--stack", "prod", "--ledger", str(raw))
+    assert result.returncode == 2
+    assert f"run `python -m mlserve ledger --from {raw}" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_given_written_outputs_when_rehearsing_the_next_deployment_then_changes_are_shown(
+    tmp_path: Path,
+) -> None:
+    # GIVEN deployment A rehearsed offline as a new stack, its outputs written
+    outputs = tmp_path / "outputs.json"
+    first = preview("--stack", "prod", "--new-stack", "--write-outputs", str(outputs))
+    assert first.returncode == 0, first.stdout + first.stderr
+    written = json.loads(outputs.read_text())
+    assert "<unknown>" not in outputs.read_text() and "versions" in written
+    ledger = tmp_path / "ledger.json"
+    built = subprocess.run(
+        [sys.executable, "-m", "mlserve", "ledger", "--from", str(outputs), "--out", str(ledger)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    # WHEN B renames the environment (every alias replaced)
+    document = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
+    document["config"]["mlserve:environment"] = "production"
+    edited = tmp_path / "Pulumi.prod.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    second = preview("--stack", "prod", "--config-file", str(edited), "--ledger", str(ledger))
+    # THEN each version shows its alias replaced, and the deployment is blocked
+    assert second.returncode == 1, second.stdout + second.stderr
+    for version in stack_settings("prod").deployed_versions():
+        old = written["versions"][version.service][version.key]["alias"]
+        assert f"alias {old} replaced by production_{version.key}" in second.stdout
+    assert "Result: FAILED" in second.stdout
+
+
+def test_given_retirement_when_previewed_with_today_then_sunset_decides(
+    tmp_path: Path, prod_run: ProgramRun
+) -> None:
+    # GIVEN a deprecated version retired in the config
+    settings = stack_settings("prod")
+    deprecated = next(v for v in settings.deployed_versions() if v.status == "deprecated")
+    assert deprecated.sunset_on is not None
+    document = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
+    entry = document["config"]["mlserve:services"][deprecated.service]["versions"][deprecated.key]
+    entry["status"] = "retired"
+    edited = tmp_path / "Pulumi.prod.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    ledger = ledger_file(prod_run, tmp_path)
+    args = ("--stack", "prod", "--config-file", str(edited), "--ledger", str(ledger), "--today")
+    # WHEN previewed on its sunset day, then the day after
+    on_sunset = preview(*args, deprecated.sunset_on.isoformat())
+    after = preview(*args, (deprecated.sunset_on + timedelta(days=1)).isoformat())
+    # THEN the clock of program and pack alike decides: refused on the day, allowed after it
+    assert on_sunset.returncode == 1, on_sunset.stdout
+    assert "Traceback" not in on_sunset.stdout + on_sunset.stderr
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "changes: deprecated -> retired, function deleted" in after.stdout

@@ -1,4 +1,5 @@
-"""mlserve/ledger.py: the last deployment's `versions` output as the policy pack config."""
+"""mlserve/ledger.py: what the last deployment promised (its `versions` and `deployment` outputs)
+as the policy pack config of every ledger policy."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from mlserve.ledger import LedgerError, main, policy_config_from_stack_output
+from mlserve.ledger import (
+    LedgerError,
+    looks_like_stack_output,
+    main,
+    policy_config_from_stack_output,
+)
+from mlserve_runtime.conventions import LEDGER_POLICIES, LEDGER_VERSION
 
 VERSIONS: dict[str, Any] = {
     "churn": {
@@ -20,7 +27,12 @@ VERSIONS: dict[str, Any] = {
                "lambdaVersion": "3", "pinned": True},
     }
 }  # fmt: skip
-STACK_OUTPUT = {"versions": VERSIONS, "apiUrl": "https://models.example.com"}
+FACTS = {
+    "ledgerVersion": LEDGER_VERSION, "stack": "prod", "environment": "prod", "namePrefix": "",
+    "deprecationWindowDays": 180, "domain": "models.example.com",
+}  # fmt: skip
+STACK_OUTPUT = {"versions": VERSIONS, "deployment": FACTS, "apiUrl": "https://models.example.com"}
+LEDGER = {**FACTS, "versions": VERSIONS}
 EXPORT = {
     "version": 3,
     "deployment": {
@@ -35,23 +47,42 @@ EXPORT = {
 }  # fmt: skip
 
 
-def test_given_stack_output_when_converted_then_ledger_is_the_versions_output() -> None:
+def test_given_stack_output_when_converted_then_every_ledger_policy_gets_the_ledger() -> None:
     config = policy_config_from_stack_output(STACK_OUTPUT, today="2027-08-01")
-    assert config == {
-        "no-removal-of-non-deprecated-versions": {"ledger": VERSIONS, "today": "2027-08-01"}
-    }
+    assert config == {name: {"ledger": LEDGER, "today": "2027-08-01"} for name in LEDGER_POLICIES}
 
 
 def test_given_stack_export_when_converted_then_root_stack_outputs_are_read() -> None:
     config = policy_config_from_stack_output(EXPORT)
-    assert config == {"no-removal-of-non-deprecated-versions": {"ledger": VERSIONS}}
+    assert config == {name: {"ledger": LEDGER} for name in LEDGER_POLICIES}
+
+
+def test_given_output_of_the_first_format_when_converted_then_ledger_version_one() -> None:
+    # GIVEN a stack deployed before the `deployment` output existed
+    config = policy_config_from_stack_output({"versions": VERSIONS})
+    assert config[LEDGER_POLICIES[0]]["ledger"] == {"ledgerVersion": 1, "versions": VERSIONS}
 
 
 @pytest.mark.parametrize("document", [{}, {"apiUrl": "x"}, {"version": 3, "deployment": {}}])
-def test_given_first_deployment_when_converted_then_no_ledger(document: dict[str, Any]) -> None:
-    assert policy_config_from_stack_output(document) == {
-        "no-removal-of-non-deprecated-versions": {}
+def test_given_output_without_versions_when_converted_then_error_points_to_new_stack(
+    document: dict[str, Any],
+) -> None:
+    with pytest.raises(LedgerError, match="--new-stack"):
+        policy_config_from_stack_output(document)
+
+
+def test_given_new_stack_when_main_runs_then_every_ledger_policy_says_new_stack(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--new-stack"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        name: {"newStack": True} for name in LEDGER_POLICIES
     }
+
+
+def test_given_raw_stack_output_when_looked_at_then_it_is_told_from_a_ledger() -> None:
+    assert looks_like_stack_output(STACK_OUTPUT)
+    assert not looks_like_stack_output(policy_config_from_stack_output(STACK_OUTPUT))
 
 
 @pytest.mark.parametrize(
@@ -86,11 +117,8 @@ def test_given_stdin_when_main_runs_then_stdout_has_config(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(EXPORT)))
-    assert main([]) == 0
-    assert (
-        json.loads(capsys.readouterr().out)["no-removal-of-non-deprecated-versions"]["ledger"]
-        == VERSIONS
-    )
+    assert main(["--from", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)[LEDGER_POLICIES[0]]["ledger"] == LEDGER
 
 
 @pytest.mark.parametrize("content", ["{not json", '["a list"]', '{"versions": "[secret]"}'])

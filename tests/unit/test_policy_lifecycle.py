@@ -9,7 +9,7 @@ import pytest
 from pulumi_policy import PolicyResource
 from pulumi_policy.proxy import UnknownValueError
 
-from tests.unit.test_policy_support import (
+from tests.support.pack import (
     FUNCTION,
     PROD_SERVICES,
     UNKNOWN,

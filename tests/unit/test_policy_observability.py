@@ -8,7 +8,7 @@ import pytest
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.proxy import UnknownValueError
 
-from tests.unit.test_policy_support import FUNCTION, UNKNOWN, check, pack_module, resource_args
+from tests.support.pack import FUNCTION, UNKNOWN, check, pack_module, resource_args
 
 observability = pack_module("observability")
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
-from tests.unit.test_policy_support import (
+from tests.support.pack import (
     PERMISSION,
     UNKNOWN,
     check,
@@ -61,7 +61,9 @@ def test_given_qualified_scoped_permission_when_checked_then_passes(props: dict[
     [
         ({"qualifier": None}, "grants the whole function"),
         ({"qualifier": "$LATEST"}, "grants the whole function"),
-        ({"sourceArn": None}, "without a sourceArn"),
+        ({"sourceArn": None}, "no sourceArn, no sourceAccount"),
+        ({"sourceArn": None, "sourceAccount": "123456789012"}, "without a sourceArn"),
+        ({"principal": "events.amazonaws.com", "sourceArn": None}, "on behalf of any account"),
         ({"sourceArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3/*"}, "wildcard"),
         ({"sourceArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3/*/*"}, "wildcard"),
         ({"sourceArn": "arn:aws:execute-api:us-east-1:123456789012:*/*/POST/x"}, "one API's"),

@@ -1,4 +1,5 @@
-"""no-removal-of-non-deprecated-versions, called directly with a ledger."""
+"""no-removal-of-non-deprecated-versions, called directly with a ledger: versions leave only by
+their lifecycle, and a stack is judged by a ledger unless it is declared new."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from pulumi_policy import PolicyResource
 from pulumi_policy.proxy import UnknownValueError
 
-from tests.unit.test_policy_support import (
+from tests.support.pack import (
+    ALIAS,
     FUNCTION,
     PROD_SERVICES,
     UNKNOWN,
@@ -23,7 +25,7 @@ from tests.unit.test_policy_support import (
 )
 
 removal = pack_module("removal")
-LEDGER: dict[str, Any] = {
+VERSIONS: dict[str, Any] = {
     "churn": {
         "v1": {"function": "churn_v1", "alias": "prod_v1", "status": "deprecated",
                "lambdaVersion": "7", "pinned": False, "deprecatedOn": "2026-09-01",
@@ -32,14 +34,22 @@ LEDGER: dict[str, Any] = {
                "lambdaVersion": "3", "pinned": True},
     }
 }  # fmt: skip
+LEDGER: dict[str, Any] = {
+    "ledgerVersion": 2, "stack": "prod", "environment": "prod", "namePrefix": "",
+    "deprecationWindowDays": 180, "domain": None, "versions": VERSIONS,
+}  # fmt: skip
 
 
-def deployed(*versions: str) -> list[PolicyResource]:
-    """The churn functions of the new state."""
-    return [
-        stack_resource(FUNCTION, version_function("churn", version), name=f"churn-{version}")
-        for version in versions
-    ]
+def deployed(*versions: str, environment: str = "prod") -> list[PolicyResource]:
+    """The churn functions of the new state, each with its environment's alias."""
+    resources = []
+    for version in versions:
+        resources.append(
+            stack_resource(FUNCTION, version_function("churn", version), name=f"churn-{version}")
+        )
+        alias = {"name": f"{environment}_{version}", "functionName": f"churn_{version}"}
+        resources.append(stack_resource(ALIAS, alias, name=f"churn-{version}-alias"))
+    return resources
 
 
 def verdict(
@@ -47,16 +57,20 @@ def verdict(
     services: dict[str, Any],
     resources: list[PolicyResource],
     *,
-    ledger: dict[str, Any] | None = LEDGER,
+    ledger: Any = LEDGER,
     today: str | None = "2026-11-27",
+    new_stack: bool | None = None,
+    stack: str = "prod",
 ) -> list[str]:
     """The messages for a new config and state, judged against the ledger on `today`."""
-    use_stack_config(monkeypatch, engine_config(services))
+    use_stack_config(monkeypatch, engine_config(services), stack=stack)
     config: dict[str, Any] = {}
     if ledger is not None:
         config["ledger"] = ledger
     if today is not None:
         config["today"] = today
+    if new_stack is not None:
+        config["newStack"] = new_stack
     return check(removal.no_removal_of_non_deprecated_versions, stack_args(resources, config))
 
 
@@ -146,7 +160,7 @@ def test_given_retired_entry_deleted_when_checked_then_blocked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ledger = copy.deepcopy(LEDGER)
-    ledger["churn"]["v1"]["status"] = "retired"
+    ledger["versions"]["churn"]["v1"]["status"] = "retired"
     messages = verdict(monkeypatch, edited(v1=None), deployed("v2"), ledger=ledger)
     assert len(messages) == 1 and "churn v1 was retired" in messages[0]
     assert "Restore it with status: retired" in messages[0]
@@ -156,7 +170,7 @@ def test_given_retired_version_deployed_again_when_checked_then_blocked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ledger = copy.deepcopy(LEDGER)
-    ledger["churn"]["v1"]["status"] = "retired"
+    ledger["versions"]["churn"]["v1"]["status"] = "retired"
     messages = verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=ledger)
     assert len(messages) == 1 and "never deployed again" in messages[0]
 
@@ -170,33 +184,71 @@ def test_given_version_key_renamed_when_checked_then_blocked(
     assert len(messages) == 1 and messages[0].startswith("churn v2 was active")
 
 
-def test_given_no_ledger_when_checked_then_one_note_and_no_violation(
+def test_given_environment_renamed_when_checked_then_the_aliases_callers_use_are_gone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a first deployment: no ledger. THEN pulumi-policy turns the error into an advisory
-    with pytest.raises(UnknownValueError) as raised:
-        verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=None)
-    assert "policy config `ledger` is not set" in raised.value.message
+    # GIVEN the same versions deployed, but every alias renamed by a new mlserve:environment
+    messages = verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2", environment="production"))
+    # THEN both versions callers can call are told gone (v1 is deprecated, before its sunset)
+    assert len(messages) == 2
+    assert any("churn v2 was active" in m and "alias prod_v2 of churn_v2" in m for m in messages)
+    assert any("churn v1 is deprecated" in m and "alias prod_v1" in m for m in messages)
+    assert all("mlserve:environment" in m or "keep it deployed" in m for m in messages)
+
+
+def test_given_no_ledger_when_checked_then_it_fails_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (message,) = verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=None)
+    assert message.startswith("no ledger:") and "newStack: true" in message
+
+
+def test_given_declared_new_stack_when_checked_then_nothing_to_compare(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert verdict(monkeypatch, PROD_SERVICES, [], ledger=None, new_stack=True) == []
 
 
 @pytest.mark.parametrize(
-    ("ledger", "expected"),
+    ("ledger", "new_stack", "stack", "expected"),
     [
-        ({"churn": {"v2": {"status": "gone"}}}, "ledger entry churn.v2 is malformed"),
-        ({"churn": {"2": {"status": "active"}}}, "ledger entry churn.2 is malformed"),
-        ("churn", "is not an object"),
+        (LEDGER, True, "prod", "newStack: true but also gives a ledger"),
+        ({**LEDGER, "stack": "dev"}, None, "prod", "is stack 'dev''s, but this is stack 'prod'"),
+        ({**LEDGER, "versions": {}}, None, "prod", "lists no versions"),
+        ({}, None, "prod", "lists no versions"),
+        ({**LEDGER, "ledgerVersion": 9}, None, "prod", "ledgerVersion 9"),
+        ({**LEDGER, "versions": {"churn": {"v2": {"status": "gone"}}}}, None, "prod",
+         "versions.churn.v2 has no status"),
+        ({**LEDGER, "versions": {"churn": {"2": {"status": "active"}}}}, None, "prod",
+         "versions.churn.2 is not a version key"),
+        ("churn", None, "prod", "is not an object"),
     ],
-)
-def test_given_malformed_ledger_when_checked_then_violation(
-    monkeypatch: pytest.MonkeyPatch, ledger: Any, expected: str
+    ids=["new-stack-with-ledger", "other-stack", "no-versions", "empty", "unknown-format",
+         "bad-status", "bad-version-key", "not-an-object"],
+)  # fmt: skip
+def test_given_ledger_that_cannot_be_used_when_checked_then_mandatory_violation(
+    monkeypatch: pytest.MonkeyPatch, ledger: Any, new_stack: bool | None, stack: str,
+    expected: str,
+) -> None:  # fmt: skip
+    messages = verdict(
+        monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=ledger, new_stack=new_stack,
+        stack=stack,
+    )  # fmt: skip
+    assert len(messages) == 1 and expected in messages[0], messages
+
+
+def test_given_first_format_ledger_when_checked_then_it_is_still_read(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    messages = verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=ledger)
-    assert len(messages) == 1 and expected in messages[0]
+    # GIVEN a ledger of the first format (versions by service, no ledgerVersion)
+    assert verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), ledger=VERSIONS) == []
+    messages = verdict(monkeypatch, edited(v2=None), deployed("v1"), ledger=VERSIONS)
+    assert len(messages) == 1 and "churn v2 was active" in messages[0]
 
 
 def test_given_bad_today_when_checked_then_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     messages = verdict(monkeypatch, PROD_SERVICES, deployed("v1", "v2"), today="2027-02-30")
-    assert messages == ["policy config `today` '2027-02-30' is not a YYYY-MM-DD date"]
+    assert messages == ["policy config `today` '2027-02-30' is not a YYYY-MM-DD day"]
 
 
 def test_given_unreadable_services_when_checked_then_violation(
@@ -222,12 +274,10 @@ def test_given_unknown_function_names_when_previewed_then_cannot_run(
         verdict(monkeypatch, PROD_SERVICES, resources)
 
 
-def test_given_removal_policy_then_config_schema_declares_ledger_and_today() -> None:
+def test_given_removal_policy_then_config_schema_declares_what_it_reads() -> None:
     schema = removal.no_removal_of_non_deprecated_versions.config_schema
-    assert set(schema.properties) == {"ledger", "today"}
-    assert schema.properties["ledger"]["additionalProperties"]["additionalProperties"][
-        "required"
-    ] == ["status"]
+    assert set(schema.properties) == {"ledger", "newStack", "today"}
+    assert schema.properties["newStack"]["type"] == "boolean"
 
 
 def test_given_unreadable_entry_when_checked_then_violation_says_so_not_gone(

@@ -8,7 +8,7 @@ import pytest
 from pulumi_policy import PolicyResource
 from pulumi_policy.proxy import UnknownValueError
 
-from tests.unit.test_policy_support import (
+from tests.support.pack import (
     ALIAS,
     FUNCTION,
     INTEGRATION,
@@ -99,7 +99,12 @@ def version_chain(
     alias_resource = link(
         stack_resource(
             ALIAS,
-            {"name": alias_name, "functionName": function_props["name"], "functionVersion": "7"},
+            {
+                "name": alias_name,
+                "functionName": function_props["name"],
+                "functionVersion": "7",
+                "arn": f"{ACCOUNT}:{function_props['name']}:{alias_name}",
+            },
             name=f"{service}-{version}-alias",
         ),
         "functionName",
@@ -212,15 +217,43 @@ def test_given_unknown_uri_without_dependencies_when_previewed_then_cannot_run()
         )
 
 
-def test_given_unknown_uri_with_dependencies_when_previewed_then_verdict_from_urns() -> None:
-    # GIVEN a preview where the alias ARN is unknown but the engine recorded the dependency
+def test_given_unknown_uri_with_dependencies_when_previewed_then_cannot_run() -> None:
+    # GIVEN a preview where the URI is unknown but the engine recorded a dependency on v1's alias
     function, alias, integration = version_chain("churn", "v1")
     integration = link(
         stack_resource(INTEGRATION, {"integrationUri": UNKNOWN}, name="i"), "integrationUri", alias
     )
-    # WHEN a v2 route uses it THEN the mismatch is found without reading the unknown ARN
-    messages = check(
-        routing.api_routes_invoke_own_version,
-        stack_args([function, alias, integration, route("POST /churn/v2/predict", integration)]),
+    # WHEN a v2 route uses it THEN the verdict waits for the URI: dependencies only confirm it
+    with pytest.raises(UnknownValueError):
+        check(
+            routing.api_routes_invoke_own_version,
+            stack_args(
+                [function, alias, integration, route("POST /churn/v2/predict", integration)]
+            ),
+        )
+
+
+def test_given_uri_on_own_alias_but_dependency_on_another_when_checked_then_violation() -> None:
+    # GIVEN a v2 integration whose URI names prod_v2 while it depends on churn v1's alias
+    v1, v2 = version_chain("churn", "v1"), version_chain("churn", "v2")
+    integration = link(
+        stack_resource(
+            INTEGRATION, {"integrationUri": v2[2].props["integrationUri"]}, name="contradicts"
+        ),
+        "integrationUri",
+        v1[1],
     )
-    assert len(messages) == 1 and "churn_v1" in messages[0]
+    resources = [*v1, *v2, integration, route("POST /churn/v2/predict", integration)]
+    # WHEN checked THEN the contradiction is reported: something other than the program wired it
+    messages = check(routing.api_routes_invoke_own_version, stack_args(resources))
+    assert len(messages) == 1 and "while its dependencies name" in messages[0]
+
+
+def test_given_uri_on_alias_in_another_account_when_checked_then_violation() -> None:
+    # GIVEN an integration invoking a same-named alias in another account
+    v2 = version_chain("churn", "v2")
+    foreign = str(v2[2].props["integrationUri"]).replace("123456789012", "210987654321")
+    integration = stack_resource(INTEGRATION, {"integrationUri": foreign}, name="foreign")
+    resources = [*v2, integration, route("POST /churn/v2/predict", integration)]
+    messages = check(routing.api_routes_invoke_own_version, stack_args(resources))
+    assert len(messages) == 1 and "not this stack's alias" in messages[0]

@@ -18,7 +18,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from mlserve.analyzer import UNKNOWN, to_struct
-from tests.unit.test_policy_support import pack_module
+from tests.support.pack import pack_module
 
 shared_decoding = pack_module("shared_decoding")
 STACK = "urn:pulumi:prod::mlserve::pulumi:pulumi:Stack::mlserve-prod"

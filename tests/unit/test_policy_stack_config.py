@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from tests.unit.test_policy_support import (
+from tests.support.pack import (
     PROD_SERVICES,
     STACK,
     UNKNOWN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
-from tests.unit.test_policy_support import (
+from tests.support.pack import (
     FUNCTION,
     UNKNOWN,
     check,

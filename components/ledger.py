@@ -1,10 +1,26 @@
-"""A version's entry in the `versions` output: the ledger later deployments are judged by."""
+"""What a deployment promises its callers, as stack outputs: the `versions` entry of every version
+and the stack's own facts (`deployment`). `python -m mlserve ledger` turns them into the ledger
+the policy pack judges the next deployment by."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from components.settings import VersionSettings
+from components.settings import Settings, VersionSettings
+from mlserve_runtime.conventions import LEDGER_VERSION, route_key
+
+
+def deployment_facts(settings: Settings) -> dict[str, Any]:
+    """The stack-wide facts callers rely on: the names every alias and function carry, the
+    deprecation window in force, and the custom domain the versions answer on."""
+    return {
+        "ledgerVersion": LEDGER_VERSION,
+        "stack": settings.stack,
+        "environment": settings.environment,
+        "namePrefix": settings.name_prefix,
+        "deprecationWindowDays": settings.deprecation_window_days,
+        "domain": settings.api.domain_name,
+    }
 
 
 def ledger_entry(
@@ -38,4 +54,9 @@ def ledger_entry(
         entry["sunsetOn"] = version.sunset_on.isoformat()
     if version.successor is not None:
         entry["successor"] = version.successor
+    if version.deployed:
+        entry["surface"] = {
+            "routes": [route_key(version.service, version.key, r.key) for r in version.all_routes],
+            "auth": version.owner.auth,
+        }
     return entry

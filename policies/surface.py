@@ -1,0 +1,260 @@
+"""A version that callers can call keeps answering as it did: every route the last deployment
+served for it stays, with no stricter auth, on the same custom domain; its registered code is the
+version it claims to be and its handler exists in it (checked per function, as it is
+registered); and no throttling shuts callers out.
+Everything is read from the resources (the route keys, the code package the function uploads),
+never from the config's promises about them."""
+
+from __future__ import annotations
+
+import ast
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from conventions import SURFACE_MODULE, VersionRef, declared_surface, parse_function_name
+from ledger import LEDGER_SCHEMA, Ledger, judgement
+from properties import Unknown, Unknowns, guarded, items, lookup, text
+from resources import FUNCTION, ROUTE, STAGE
+from stack_config import stack_config
+from stack_index import StackIndex, index_stack
+
+DOMAIN = "aws:apigatewayv2/domainName:DomainName"
+THROTTLES = ("throttlingBurstLimit", "throttlingRateLimit")
+
+
+def versions_keep_their_surface_validator(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> None:
+    """Judge the routes, auth, domain, code and throttling callers depend on."""
+    config = stack_config()
+    judged = judgement(args.get_config(), config.stack, report_violation, owner=False)
+    if judged is None:
+        return
+    index = index_stack(args.resources)
+    unknowns = Unknowns()
+    for stage in index.of_type(STAGE):
+        for problem in _throttle_problems(stage, unknowns):
+            report_violation(problem, stage.urn)
+    if judged.ledger is not None:
+        for problem in _ledger_problems(judged.ledger, index, unknowns):
+            report_violation(problem, None)
+    unknowns.raise_if_any()
+
+
+def _ledger_problems(ledger: Ledger, index: StackIndex, unknowns: Unknowns) -> Iterator[str]:
+    config = stack_config()
+    routes: dict[str, PolicyResource] = {}
+    routes_later = 0
+    for route in index.of_type(ROUTE):
+        key = text(route.props, "routeKey")
+        if isinstance(key, str):
+            routes[key] = route
+        else:
+            routes_later += 1
+    answering = []
+    for entry in ledger.answering():
+        current = config.version(entry.ref.service, entry.ref.version)
+        if current is None or current.status == "retired":
+            continue  # no-removal-of-non-deprecated-versions judges whether it may leave
+        answering.append(entry)
+        if entry.routes is None:
+            continue  # a first-format ledger kept no surface (its note says so)
+        for key in entry.routes:
+            found = routes.get(key)
+            if found is None:
+                if routes_later:
+                    unknowns.note(f"whether route {key} stays")
+                    continue
+                yield (
+                    f"{entry.ref}: route {key} was served by the last deployment and would be "
+                    f"gone; callers of {entry.ref.version} still call it. A major keeps its "
+                    f"routes: publish the change as a new major version (v{entry.ref.major + 1})"
+                )
+                continue
+            auth = text(found.props, "authorizationType")
+            if isinstance(auth, Unknown):
+                unknowns.note(f"{found.name}.authorizationType")
+            elif entry.auth == "none" and auth not in (None, "NONE"):
+                yield (
+                    f"{entry.ref}: route {key} answered unsigned requests and would require "
+                    f"{auth}; callers of {entry.ref.version} would be refused. Keep auth: none "
+                    f"for {entry.ref.version} and require IAM from a new major"
+                )
+    if ledger.domain and answering:
+        domains = [lookup(domain.props, "domainName") for domain in index.of_type(DOMAIN)]
+        if any(isinstance(domain, Unknown) for domain in domains):
+            unknowns.note("the custom domain's name")
+        elif ledger.domain not in domains:
+            versions = ", ".join(str(entry.ref) for entry in answering)
+            yield (
+                f"the custom domain {ledger.domain}, on which {versions} answer, would be gone; "
+                "callers use https://" + ledger.domain + "/... as the base URL. Keep "
+                "mlserve:api.domain while any version answers on it"
+            )
+
+
+def lambda_code_is_its_version_validator(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    """Read the code package a version function uploads: its contract's declared identity and
+    the module its handler names."""
+    if args.resource_type != FUNCTION:
+        return
+    unknowns = Unknowns()
+    for problem in _code_problems(args.props, stack_config().name_prefix, unknowns):
+        report_violation(problem, None)
+    unknowns.raise_if_any()
+
+
+def _code_problems(props: Any, name_prefix: str, unknowns: Unknowns) -> list[str]:
+    """Whether the code package the function uploads is the version it is named for, and holds
+    the function its handler names."""
+    name = text(props, "name")
+    handler = text(props, "handler")
+    archive = lookup(props, "code")
+    if isinstance(name, Unknown) or isinstance(handler, Unknown) or isinstance(archive, Unknown):
+        unknowns.note("code and handler")
+        return []
+    ref = parse_function_name(name_prefix, name) if isinstance(name, str) else None
+    if ref is None or not isinstance(handler, str):
+        return []  # lambda-function-name-matches-version reports the name
+    module, _, attribute = handler.rpartition(".")
+    module_file = module.replace(".", "/") + ".py"
+    files = _package(archive, (module_file, SURFACE_MODULE))
+    if files is None:
+        unknowns.note("the code package (not readable where the pack runs)")
+        return []
+    problems = []
+    if not module or module_file not in files:
+        problems.append(
+            f"{ref} ({name}): handler {handler!r} names module {module_file}, which its code "
+            "package does not hold; every invocation would fail"
+        )
+    elif not _defines(files[module_file], attribute):
+        problems.append(
+            f"{ref} ({name}): handler {handler!r}: {module_file} defines no {attribute!r}; every "
+            "invocation would fail"
+        )
+    if SURFACE_MODULE in files:
+        try:
+            surface = declared_surface(files[SURFACE_MODULE])
+        except (SyntaxError, ValueError) as error:
+            surface, problems = None, [*problems, f"{ref} ({name}): {SURFACE_MODULE}: {error}"]
+        if surface is not None and VersionRef(surface["service"], surface["version"]) != ref:
+            problems.append(
+                f"{ref} ({name}) would run the code of {surface['service']} {surface['version']} "
+                "(its contract declares so), which would refuse to start; deploy the version's "
+                "own code folder"
+            )
+    return problems
+
+
+def _package(archive: Any, members: tuple[str, ...]) -> dict[str, str] | None:
+    """The text of those `members` a code archive holds, or None if it is unreadable."""
+    path = getattr(archive, "path", None)
+    if not isinstance(archive, pulumi.Archive) or not isinstance(path, str):
+        return None
+    location = Path(path)
+    try:
+        if location.is_dir():
+            return {
+                member: (location / member).read_text(errors="replace")
+                for member in members
+                if (location / member).is_file()
+            }
+        with zipfile.ZipFile(location) as package:
+            held = set(package.namelist())
+            return {
+                member: package.read(member).decode("utf-8", errors="replace")
+                for member in members
+                if member in held
+            }
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
+def _defines(source: str, attribute: str) -> bool:
+    """Whether a module binds `attribute` at its top level (a def, a class or an assignment)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and node.name == attribute
+        ):
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == attribute for t in targets):
+            return True
+        if isinstance(node, ast.ImportFrom | ast.Import) and any(
+            (alias.asname or alias.name.split(".")[-1]) == attribute for alias in node.names
+        ):
+            return True
+    return False
+
+
+def _throttle_problems(stage: PolicyResource, unknowns: Unknowns) -> list[str]:
+    """Throttling of zero rejects every request (429) on the routes it covers."""
+    settings = [("default route settings", lookup(stage.props, "defaultRouteSettings"))]
+    settings += [("route settings", setting) for setting in items(stage.props, "routeSettings")]
+    problems = []
+    for where, setting in settings:
+        for key in THROTTLES:
+            value = lookup(setting, key)
+            if isinstance(value, Unknown):
+                unknowns.note(f"{stage.name}.{key}")
+            elif isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+                route = text(setting, "routeKey") or "every route"
+                problems.append(
+                    f"stage {stage.name!r}: {where} {key} = {value} rejects every request on "
+                    f"{route}; callers would get 429 Too Many Requests. Raise it above 0"
+                )
+    return problems
+
+
+versions_keep_their_surface = StackValidationPolicy(
+    name="versions-keep-their-surface",
+    description=(
+        "Requires every version the last deployment served to keep its routes, its auth (never "
+        "stricter) and its custom domain; prohibits throttling of zero."
+    ),
+    validate=guarded(versions_keep_their_surface_validator),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=LEDGER_SCHEMA,
+    remediation_steps=(
+        "Inside a major, only add routes, loosen auth or raise limits; anything that would "
+        "refuse a caller of the major goes into a new major version. Keep mlserve:api.domain "
+        "while versions answer on it, and throttling above 0."
+    ),
+)
+
+lambda_code_is_its_version = ResourceValidationPolicy(
+    name="lambda-code-is-its-version",
+    description=(
+        "Requires each version function's code package to be the code of the version it is "
+        "named for (its contract's SURFACE) and to hold the function its handler names."
+    ),
+    validate=guarded(lambda_code_is_its_version_validator),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    remediation_steps=(
+        "Deploy each version from its own code folder (a copied folder's SURFACE says the "
+        "version it now is) with a handler `module.function` that its code defines."
+    ),
+)
