@@ -38,6 +38,12 @@ def code_problems(settings: Settings, version: VersionSettings) -> tuple[list[st
             f"{where}: the code declares no surface (SURFACE in contract.py), so its routes "
             f"({', '.join(r.key for r in version.routes)}) cannot be checked against it"
         ]
+    if (surface["service"], surface["version"]) != (version.service, version.key):
+        return [
+            f"{where}: the code declares {surface['service']} {surface['version']} but is "
+            f"deployed as {version.service} {version.key}; a copied version must say what it is "
+            "(SURFACE service and version in contract.py)"
+        ], []
     problems = _loads_and_answers(settings, version, where)
     problems += [
         f"{where}: contract {finding}"

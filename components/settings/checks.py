@@ -82,15 +82,6 @@ def _code(version: VersionSettings, path: KeyPath, root: Path, problems: Problem
         except (SyntaxError, ValueError) as error:
             problems.add(where, f"{relative / SURFACE_MODULE} does not declare a usable surface: "
                          f"{error}")  # fmt: skip
-            return
-    surface, service, key = version._surface, path[-3], path[-1]
-    if surface is not None and (surface["service"], surface["version"]) != (service, key):
-        problems.add(
-            where,
-            f"{relative} is the code of {surface['service']} {surface['version']} (its "
-            f"{SURFACE_MODULE} SURFACE says so), which would refuse to start as {service} {key}; "
-            f"give the version's own code folder (a copy's SURFACE must say {service} {key})",
-        )
 
 
 def _lifecycle(version: VersionSettings, path: KeyPath, today: date, problems: Problems) -> None:

@@ -103,7 +103,7 @@ def delete_sentiment_v1(config: Config, _: Path) -> None:
 
 
 def rename_churn_v2_to_v3(config: Config, workdir: Path) -> None:
-    """churn v2 moved to key v3, its code copied to say v3 (the program checks that much)."""
+    """churn v2 moved to key v3, its code copied to say v3 (else the code check blocks it too)."""
     versions = services(config)["churn"]["versions"]
     versions["v3"] = versions.pop("v2")
     versions["v3"]["code"] = code_copy(
@@ -234,19 +234,13 @@ ATTACKS = [
         names="names module missing.py", policy="lambda-code-is-its-version",
     ),
     Attack(
-        "code of another version (the program refuses it; a rewritten one)",
-        mutant=lambda run: mutated(
-            run, "churn-v2", FUNCTION,
-            lambda p: p.update(code=run.by_name("churn-v1", FUNCTION).inputs["code"]),
-        ),
+        "code of another version",
+        config=lambda c, _: version(c, "churn", "v2").update(code="services/churn/v1"),
         names="would run the code of churn v1", policy="lambda-code-is-its-version",
     ),
     Attack(
-        "code of another service (the program refuses it; a rewritten one)",
-        mutant=lambda run: mutated(
-            run, "sentiment-v2", FUNCTION,
-            lambda p: p.update(code=run.by_name("churn-v2", FUNCTION).inputs["code"]),
-        ),
+        "code of another service",
+        config=lambda c, _: version(c, "sentiment", "v2").update(code="services/churn/v2"),
         names="would run the code of churn v2", policy="lambda-code-is-its-version",
     ),
     Attack(
@@ -458,6 +452,14 @@ ATTACKS = [
         "alias of an active version not registered",
         mutant=lambda run: without(run, "churn-v2-alias", ALIAS),
         names="churn v2", policy="no-removal-of-non-deprecated-versions",
+    ),
+    Attack(
+        "code of another version registered by the program",
+        mutant=lambda run: mutated(
+            run, "churn-v2", FUNCTION,
+            lambda p: p.update(code=run.by_name("churn-v1", FUNCTION).inputs["code"]),
+        ),
+        names="would run the code of churn v1", policy="lambda-code-is-its-version",
     ),
     Attack(
         "handler changed by the program",

@@ -133,20 +133,16 @@ def test_given_retired_entry_deleted_when_previewed_then_blocked() -> None:
     assert "Restore it with status: retired" in found[0][1]
 
 
-def test_given_version_key_renamed_when_previewed_then_the_program_refuses_the_code(
-    deployed: ProgramRun,
-) -> None:
+def test_given_version_key_renamed_when_previewed_then_blocked(deployed: ProgramRun) -> None:
     # GIVEN churn v2's code moved under a new key v3 (a new function, v2's would be deleted)
-    after = run_program(
-        edited(deployed.config, rename_churn_v2_to_v3), stack="prod", preview=True,
-        today=BEFORE_SUNSETS,
-    )  # fmt: skip
-    # THEN the program stops before registering: the code still says it is churn v2 (with code
-    # that says v3, the pack blocks the removal of v2: see test_guarantee_attacks)
-    assert after.error is not None
-    assert "mlserve:services.churn.versions.v3.code" in after.error
-    assert "is the code of churn v2" in after.error
-    assert [r.type for r in after.registrations] == ["pulumi:pulumi:Stack"]
+    found = blocking(preview_after(deployed, rename_churn_v2_to_v3, today=BEFORE_SUNSETS))
+    # THEN blocked as the removal of active churn v2, and as v3 running v2's code
+    assert [policy for policy, _ in found] == ["lambda-code-is-its-version", REMOVAL]
+    assert "would run the code of churn v2" in found[0][1]
+    assert found[1][1].startswith(
+        "Prohibits deleting any version's entry from mlserve:services"
+    )  # the policy description comes first, then the finding
+    assert "churn v2 was active in the last deployment and its entry is gone" in found[1][1]
 
 
 def test_given_ledger_of_the_first_format_when_previewed_then_upgrade_passes_with_a_note(
