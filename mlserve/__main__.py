@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("mlserve.generate", "write every checked-in generated file (--check)"),
     "catalogue": ("mlserve.catalogue", "write docs/versions/<stack>.md (--check)"),
     "openapi": ("mlserve.openapi", "write docs/openapi/<stack>.json (--check)"),
+    "client": ("mlserve.client_package", "client generate: the client's generated modules"),
+    "new": ("mlserve.workflow.new", "new service|version: scaffold from an existing version"),
+    "deprecate": ("mlserve.workflow.deprecate", "deprecate a major with the earliest sunset"),
+    "retire": ("mlserve.workflow.retire", "retire a deprecated major after its sunset"),
     "serve": ("mlserve.local_api.server", "serve a stack's versions on localhost"),
     "layer": ("mlserve.layer", "layer lock [--check]: the layer's hash-pinned locks"),
 }

@@ -1,13 +1,13 @@
 """`python -m mlserve generate [--check]`: every checked-in generated file at once: the version
-catalogue and OpenAPI document of each stack, and the policy pack's vendored copy of the
-conventions module."""
+catalogue and OpenAPI document of each stack, the policy pack's vendored copy of the
+conventions module, and the generated modules of the client package."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
-from mlserve import catalogue, openapi
+from mlserve import catalogue, client_package, openapi
 from mlserve.generated import Files, write_or_check
 from mlserve.stack_files import PROJECT_ROOT
 
@@ -22,7 +22,7 @@ def vendored() -> Files:
 
 def files() -> Files:
     """Everything generated, by target path."""
-    return {**catalogue.files(), **openapi.files(), **vendored()}
+    return {**catalogue.files(), **openapi.files(), **vendored(), **client_package.files()}
 
 
 def main(argv: Sequence[str]) -> int:

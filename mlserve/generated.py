@@ -11,10 +11,17 @@ from pathlib import Path
 from components.settings import ConfigError, Settings
 from mlserve.stack_files import PROJECT_ROOT, StackFileError, stack_files, stack_settings
 
-Files = dict[Path, str]
+Files = dict[Path, str | None]
+"""Generated text by target path; None for a generated file that must no longer exist."""
 
 
-def per_stack(folder: Path, suffix: str, render: Callable[[Settings], str]) -> Files:
+class GenerationError(ValueError):
+    """Inputs a generator cannot work from; the message says why and how to fix it."""
+
+
+def per_stack(
+    folder: Path, suffix: str, render: Callable[[Settings], str]
+) -> dict[Path, str | None]:
     """One file per stack, `<folder>/<stack><suffix>`, rendered from its settings."""
     return {folder / f"{stack}{suffix}": render(stack_settings(stack)) for stack in stack_files()}
 
@@ -23,12 +30,22 @@ def write_or_check(produce: Callable[[], Files], command: str, check: bool) -> i
     """Write what `produce` renders; with `check`, only report stale files (exit 1)."""
     try:
         files = produce()
-    except (ConfigError, StackFileError) as error:
+    except (ConfigError, StackFileError, GenerationError) as error:
         print(error, file=sys.stderr)
         return 1
     stale = 0
     for target, text in files.items():
         shown = os.path.relpath(target, PROJECT_ROOT)
+        if text is None:
+            if not target.exists():
+                continue
+            if check:
+                stale += 1
+                print(f"{shown} is stale; run `python -m mlserve {command}`", file=sys.stderr)
+            else:
+                target.unlink()
+                print(f"removed {shown}")
+            continue
         if not check:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)

@@ -243,6 +243,15 @@ class ProgramRun:
         return next(r for r in self.registrations if r.urn == urn)
 
 
+def _ensure_event_loop() -> None:
+    """Give this thread an event loop for Pulumi's runtime (which uses the thread's current one)
+    when an earlier `asyncio.run` in the same process left it without."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -284,6 +293,7 @@ def run_program(
     A config error (pulumi.RunError) is returned in `error` rather than raised, as the engine
     reports it without a stack trace.
     """
+    _ensure_event_loop()
     reset_options(project=PROJECT, stack=stack, preview=preview)
     set_all_config(dict(config), list(secret_keys))
     monitor = RecordingMonitor(mocks or AwsMocks(preview=preview, deployed=deployed), deployed)

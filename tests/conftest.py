@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mlserve.offline import ProgramRun, run_program
 from mlserve.stack_files import stack_config
+from tests.support.scratch import repo_copy
 
 TODAY = "2026-11-27"  # pinned so time-dependent lifecycle notes never change a verdict
 
@@ -24,3 +27,9 @@ def dev_run() -> ProgramRun:
     run = run_program(stack_config("dev"), stack="dev", today=TODAY)
     assert run.error is None, run.error
     return run
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A scratch copy of the whole repository, for commands that change it."""
+    return repo_copy(tmp_path)

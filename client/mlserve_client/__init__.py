@@ -1,11 +1,17 @@
-"""Typed client for the mlserve model APIs: `Client(url).churn.v2.predict(...)`."""
+"""Typed client for the mlserve model APIs: `Client(url).churn.v2.predict(...)`, or awaited
+through `AsyncClient(url)`."""
 
 from __future__ import annotations
 
 from mlserve_client._about import __version__
 from mlserve_client._auth import SigV4Auth
-from mlserve_client._base import ServiceClient, VersionClient
-from mlserve_client._client import Client
+from mlserve_client._base import (
+    AsyncServiceClient,
+    AsyncVersionClient,
+    ServiceClient,
+    VersionClient,
+)
+from mlserve_client._client import AsyncClient, Client
 from mlserve_client._errors import (
     ApiError,
     FieldError,
@@ -17,13 +23,15 @@ from mlserve_client._errors import (
     VersionGoneError,
 )
 from mlserve_client._http import (
+    AsyncHttpxTransport,
+    AsyncTransport,
     Auth,
     Headers,
     HttpRequest,
     HttpResponse,
+    HttpxTransport,
     RetryPolicy,
     Transport,
-    UrllibTransport,
 )
 from mlserve_client._lifecycle import Deprecation
 from mlserve_client._models import Health, Metadata
@@ -32,6 +40,11 @@ from mlserve_client._versions import SUPPORTED, SupportedVersion
 __all__ = [
     "SUPPORTED",
     "ApiError",
+    "AsyncClient",
+    "AsyncHttpxTransport",
+    "AsyncServiceClient",
+    "AsyncTransport",
+    "AsyncVersionClient",
     "Auth",
     "Client",
     "Deprecation",
@@ -40,6 +53,7 @@ __all__ = [
     "Health",
     "HttpRequest",
     "HttpResponse",
+    "HttpxTransport",
     "InvalidRequestError",
     "Metadata",
     "MlserveDeprecationWarning",
@@ -51,7 +65,6 @@ __all__ = [
     "Transport",
     "TransportError",
     "UnexpectedResponseError",
-    "UrllibTransport",
     "VersionClient",
     "VersionGoneError",
     "__version__",

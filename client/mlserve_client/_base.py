@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import threading
 import warnings
 from collections.abc import Mapping
 from datetime import date, datetime, time, timezone
 from types import ModuleType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,27 +24,26 @@ from mlserve_client._errors import (
     VersionGoneError,
     json_object,
 )
-from mlserve_client._http import HttpRequest, HttpResponse, Sender
+from mlserve_client._http import AsyncSender, HttpRequest, HttpResponse, Sender
 from mlserve_client._lifecycle import Deprecation, parse_http_date, parse_lifecycle, parse_links
 from mlserve_client._lifecycle import link_target as _link_target
 from mlserve_client._models import Health, Metadata
 from mlserve_client._versions import SUPPORTED, SupportedVersion, recommended, supported
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-VersionT = TypeVar("VersionT", bound="VersionClient")
+SenderT = TypeVar("SenderT", Sender, AsyncSender)
+VersionT = TypeVar("VersionT", bound="_Version[Any]")
+_APP = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-class Session:
+class Session(Generic[SenderT]):
     """State one Client shares with its service and version clients."""
 
-    def __init__(self, base_url: str, sender: Sender, user_agent: str | None = None) -> None:
+    def __init__(self, base_url: str, sender: SenderT, app: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.sender = sender
-        self.headers = {
-            "accept": "application/json",
-            "user-agent": user_agent or f"mlserve-client/{__version__}",
-        }
+        self.sender: SenderT = sender
+        self.headers = {"accept": "application/json", "user-agent": user_agent(app)}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -57,14 +57,25 @@ class Session:
         warnings.warn(warning, stacklevel=_caller_stacklevel())
 
 
-class VersionClient:
-    """One major version of one service: its routes as methods, its lifecycle as properties."""
+def user_agent(app: str | None) -> str:
+    """`mlserve-client/<version>`, plus `app/<name>` so the platform can tell callers apart."""
+    if app is None:
+        return f"mlserve-client/{__version__}"
+    if not _APP.fullmatch(app):
+        raise ValueError(
+            f"app {app!r} must be 1-64 characters of letters, digits, '.', '_' and '-'"
+        )
+    return f"mlserve-client/{__version__} app/{app}"
+
+
+class _Version(Generic[SenderT]):
+    """What a major's sync and async clients share: identity, lifecycle, requests, answers."""
 
     service: ClassVar[str]
     major: ClassVar[int]
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, session: Session[SenderT]) -> None:
+        self._session: Session[SenderT] = session
         self._announced: Deprecation | None = None
 
     @property
@@ -93,49 +104,41 @@ class VersionClient:
             source="client",
         )
 
-    def health(self) -> Health:
-        """GET /health of this version."""
-        return self._call("GET", "/health", None, Health)
-
-    def metadata(self) -> Metadata:
-        """GET /metadata of this version: model and contract facts."""
-        return self._call("GET", "/metadata", None, Metadata)
-
-    def _predict(
+    def _request(
         self,
-        request_model: type[BaseModel],
-        response_model: type[ModelT],
-        request: BaseModel | Mapping[str, Any],
-    ) -> ModelT:
-        """POST /predict with a request validated against the closed request model first."""
-        if not isinstance(request, request_model):
-            request = request_model.model_validate(
-                request.model_dump() if isinstance(request, BaseModel) else dict(request)
-            )
-        return self._call("POST", "/predict", request, response_model)
-
-    def _call(
-        self, method: str, path: str, body: BaseModel | None, response_model: type[ModelT]
-    ) -> ModelT:
+        method: str,
+        path: str,
+        request_model: type[BaseModel] | None,
+        request: BaseModel | Mapping[str, Any] | None,
+    ) -> HttpRequest:
+        """The wire request of one call, its body validated against the closed request model."""
         row = self.supported
         if row.status == "deprecated":
             self._session.warn_once(_warning_from_table(row))
         headers = dict(self._session.headers)
         data = None
-        if body is not None:
+        if request_model is not None:
+            if not isinstance(request, request_model):
+                request = request_model.model_validate(
+                    request.model_dump() if isinstance(request, BaseModel) else dict(request or {})
+                )
             headers["content-type"] = "application/json"
-            data = body.model_dump_json(exclude_unset=True).encode()
-        url = f"{self._session.base_url}{row.base_path}{path}"
-        response = self._session.sender.send(HttpRequest(method, url, headers, data))
+            data = request.model_dump_json(exclude_unset=True).encode()
+        return HttpRequest(method, f"{self._session.base_url}{row.base_path}{path}", headers, data)
+
+    def _answer(
+        self, request: HttpRequest, response: HttpResponse, response_model: type[ModelT]
+    ) -> ModelT:
+        """The typed answer, or the error the response stands for."""
         self._note_lifecycle(response)
         if response.status >= 400:
-            raise self._error(method, url, response)
+            raise self._error(request.method, request.url, response)
         try:
             return response_model.model_validate_json(response.body)
         except ValidationError as error:
             raise UnexpectedResponseError(
-                f"{method} {url} answered {response.status} with a body that does not match "
-                f"{response_model.__name__}: {error}"
+                f"{request.method} {request.url} answered {response.status} with a body that "
+                f"does not match {response_model.__name__}: {error}"
             ) from error
 
     def _note_lifecycle(self, response: HttpResponse) -> None:
@@ -182,14 +185,61 @@ class VersionClient:
         )
 
 
-class ServiceClient:
+class VersionClient(_Version[Sender]):
+    """One major version of one service: its routes as methods, its lifecycle as properties."""
+
+    def health(self) -> Health:
+        """GET /health of this version."""
+        return self._call("GET", "/health", None, Health, None)
+
+    def metadata(self) -> Metadata:
+        """GET /metadata of this version: model and contract facts."""
+        return self._call("GET", "/metadata", None, Metadata, None)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        request_model: type[BaseModel] | None,
+        response_model: type[ModelT],
+        request: BaseModel | Mapping[str, Any] | None,
+    ) -> ModelT:
+        wire = self._request(method, path, request_model, request)
+        return self._answer(wire, self._session.sender.send(wire), response_model)
+
+
+class AsyncVersionClient(_Version[AsyncSender]):
+    """The async client of one major version: the same methods, awaited."""
+
+    async def health(self) -> Health:
+        """GET /health of this version."""
+        return await self._call("GET", "/health", None, Health, None)
+
+    async def metadata(self) -> Metadata:
+        """GET /metadata of this version: model and contract facts."""
+        return await self._call("GET", "/metadata", None, Metadata, None)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        request_model: type[BaseModel] | None,
+        response_model: type[ModelT],
+        request: BaseModel | Mapping[str, Any] | None,
+    ) -> ModelT:
+        wire = self._request(method, path, request_model, request)
+        return self._answer(wire, await self._session.sender.send(wire), response_model)
+
+
+class _Service(Generic[SenderT, VersionT]):
     """One service: a property per supported major, `version(n)` and the `default` major."""
 
     name: ClassVar[str]
+    _flavor: ClassVar[type[_Version[Any]]]
 
-    def __init__(self, session: Session, default_major: int | None = None) -> None:
-        self._session = session
-        self._clients: dict[int, VersionClient] = {}
+    def __init__(self, session: Session[SenderT], default_major: int | None = None) -> None:
+        self._session: Session[SenderT] = session
+        self._clients: dict[int, VersionT] = {}
         if default_major is not None:
             supported(self.name, default_major)
         self._default_major = default_major
@@ -200,36 +250,43 @@ class ServiceClient:
         return [row.major for row in SUPPORTED if row.service == self.name]
 
     @property
-    def default(self) -> VersionClient:
-        """The major set with `Client(default_versions=...)`, else the newest non-deprecated."""
+    def default(self) -> VersionT:
+        """The major set with `default_versions=...`, else the newest active one."""
         major = self._default_major or recommended(self.name).major
         return self.version(major)
 
-    def version(self, major: int | str) -> VersionClient:
+    def version(self, major: int | str) -> VersionT:
         """The client of one major, given as 2 or "v2"."""
         number = int(str(major).removeprefix("v"))
         client = self._clients.get(number)
         if client is None:
             module = importlib.import_module(supported(self.name, number).module)
-            client = _version_class(module)(self._session)
-            self._clients[number] = client
-        return client
-
-    def _get(self, version_class: type[VersionT]) -> VersionT:
-        client = self.version(version_class.major)
-        assert isinstance(client, version_class)
-        return client
+            client = _version_class(module, self._flavor)(self._session)  # type: ignore[assignment]
+            self._clients[number] = client  # type: ignore[assignment]
+        return client  # type: ignore[return-value]
 
 
-def _version_class(module: ModuleType) -> type[VersionClient]:
+class ServiceClient(_Service[Sender, VersionClient]):
+    """One service of a Client."""
+
+    _flavor = VersionClient
+
+
+class AsyncServiceClient(_Service[AsyncSender, AsyncVersionClient]):
+    """One service of an AsyncClient."""
+
+    _flavor = AsyncVersionClient
+
+
+def _version_class(module: ModuleType, flavor: type[_Version[Any]]) -> type[_Version[Any]]:
     for value in vars(module).values():
         if (
             isinstance(value, type)
-            and issubclass(value, VersionClient)
+            and issubclass(value, flavor)
             and value.__module__ == module.__name__
         ):
             return value
-    raise LookupError(f"{module.__name__} defines no VersionClient subclass")
+    raise LookupError(f"{module.__name__} defines no {flavor.__name__} subclass")
 
 
 def _warning_from_table(row: SupportedVersion) -> MlserveDeprecationWarning:

@@ -1,23 +1,26 @@
-"""HTTP plumbing: a swappable transport, timeouts, and retries that only ever repeat GETs."""
+"""HTTP plumbing: pooled httpx transports (sync and async), one deadline per call, a body cap, and
+retries that only ever repeat idempotent requests."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
+import httpx
+
 from mlserve_client._errors import TransportError
 
 log = logging.getLogger("mlserve_client")
 
-RETRYABLE_METHODS = frozenset({"GET"})
+RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # far above any model answer; API Gateway caps at 10 MB
 
 
 class Headers:
@@ -63,9 +66,17 @@ class HttpResponse:
 
 
 class Transport(Protocol):
-    """Sends one request; raises TransportError when no HTTP response came back."""
+    """Sends one request within `timeout` seconds; raises TransportError without a response."""
 
     def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        """Send the request and return the response, whatever its status."""
+        ...
+
+
+class AsyncTransport(Protocol):
+    """The async counterpart of Transport."""
+
+    async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
         """Send the request and return the response, whatever its status."""
         ...
 
@@ -78,36 +89,125 @@ class Auth(Protocol):
         ...
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # API Gateway never redirects; a redirect would drop a signed request's auth
+class HttpxTransport:
+    """The default transport: one pooled httpx client, so calls reuse kept-alive connections.
 
+    `timeout` bounds the attempt: connect, the request and every read of the answer; the body is
+    read in chunks and the attempt stops once the deadline passes or the body exceeds the cap.
+    (One blocked read can outlast the deadline by at most the time that was left when the attempt
+    began; the async transport cancels at the deadline exactly.)"""
 
-class UrllibTransport:
-    """The default transport: the standard library, so the client needs no HTTP dependency."""
-
-    def __init__(self) -> None:
-        self._opener = urllib.request.build_opener(_NoRedirect())
+    def __init__(
+        self, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, client: httpx.Client | None = None
+    ) -> None:
+        self.max_body_bytes = max_body_bytes
+        self._client = client or httpx.Client(follow_redirects=False, trust_env=True)
 
     def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
-        """Send the request with urllib; HTTP error statuses are returned, not raised."""
-        wire = urllib.request.Request(
-            request.url, data=request.body, headers=request.headers, method=request.method
-        )
+        """Send the request; HTTP error statuses are returned, not raised."""
+        deadline = time.monotonic() + timeout
         try:
-            with self._opener.open(wire, timeout=timeout) as answer:
-                return HttpResponse(answer.status, Headers(answer.headers.items()), answer.read())
-        except urllib.error.HTTPError as error:
-            with error:
-                return HttpResponse(error.code, Headers(error.headers.items()), error.read())
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise TransportError(f"{request.method} {request.url}: {reason}") from error
+            with self._client.stream(
+                request.method, request.url, headers=request.headers, content=request.body,
+                timeout=httpx.Timeout(timeout),
+            ) as answer:  # fmt: skip
+                body = _BodyReader(request, answer, self.max_body_bytes, deadline)
+                for chunk in answer.iter_bytes():
+                    body.add(chunk)
+                return body.response()
+        except httpx.HTTPError as error:
+            raise _transport_error(request, error) from error
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+
+class AsyncHttpxTransport:
+    """The async default transport: one pooled httpx.AsyncClient; the deadline cancels the attempt
+    exactly, wherever it is."""
+
+    def __init__(
+        self,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.max_body_bytes = max_body_bytes
+        self._client = client or httpx.AsyncClient(follow_redirects=False, trust_env=True)
+
+    async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        """Send the request; HTTP error statuses are returned, not raised."""
+        try:
+            return await asyncio.wait_for(self._send(request, timeout), timeout)
+        except asyncio.TimeoutError as error:
+            raise TransportError(
+                f"{request.method} {request.url}: no complete answer within {timeout:.3g}s"
+            ) from error
+        except httpx.HTTPError as error:
+            raise _transport_error(request, error) from error
+
+    async def _send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        deadline = time.monotonic() + timeout
+        async with self._client.stream(
+            request.method, request.url, headers=request.headers, content=request.body,
+            timeout=httpx.Timeout(timeout),
+        ) as answer:  # fmt: skip
+            body = _BodyReader(request, answer, self.max_body_bytes, deadline)
+            async for chunk in answer.aiter_bytes():
+                body.add(chunk)
+            return body.response()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
+
+
+class _BodyReader:
+    """A response body collected under the cap and the deadline."""
+
+    def __init__(
+        self, request: HttpRequest, answer: httpx.Response, cap: int, deadline: float
+    ) -> None:
+        self.request, self.answer, self.cap, self.deadline = request, answer, cap, deadline
+        self.chunks: list[bytes] = []
+        self.size = 0
+        declared = answer.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            self._too_large(int(declared))
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.cap:
+            self._too_large(self.size)
+        if time.monotonic() > self.deadline:
+            raise TransportError(
+                f"{self.request.method} {self.request.url}: the answer did not complete within "
+                "the call's timeout"
+            )
+        self.chunks.append(chunk)
+
+    def response(self) -> HttpResponse:
+        return HttpResponse(
+            self.answer.status_code, Headers(self.answer.headers.multi_items()),
+            b"".join(self.chunks),
+        )  # fmt: skip
+
+    def _too_large(self, size: int) -> None:
+        raise TransportError(
+            f"{self.request.method} {self.request.url}: the answer's body ({size} bytes or more) "
+            f"exceeds the client's cap of {self.cap} bytes"
+        )
+
+
+def _transport_error(request: HttpRequest, error: httpx.HTTPError) -> TransportError:
+    kind = "timed out" if isinstance(error, httpx.TimeoutException) else "failed"
+    return TransportError(f"{request.method} {request.url} {kind}: {error or type(error).__name__}")
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When and how long to wait before repeating a GET; POSTs are never repeated."""
+    """When and how long to wait before repeating an idempotent request; POSTs never repeat."""
 
     retries: int = 2
     backoff_base: float = 0.5
@@ -128,7 +228,7 @@ class RetryPolicy:
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """Retry-After as seconds to wait: delta-seconds or an HTTP-date; None when absent or bad."""
-    if value is None:
+    if value is None or len(value) > 64:
         return None
     text = value.strip()
     if text.isdigit():
@@ -145,8 +245,53 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 
 @dataclass
+class _Attempts:
+    """The retry bookkeeping of one call, shared by the sync and async senders: every attempt,
+    every backoff and every Retry-After wait come out of one deadline."""
+
+    request: HttpRequest
+    policy: RetryPolicy
+    rng: random.Random
+    clock: Callable[[], float]
+    deadline: float
+    attempt: int = 0
+
+    def remaining(self) -> float:
+        return self.deadline - self.clock()
+
+    def next_delay(
+        self, response: HttpResponse | None, failure: TransportError | None
+    ) -> float | None:
+        """Seconds to wait before another attempt, or None to stop with what this one gave."""
+        status = response.status if response is not None else None
+        if self.attempt >= self.policy.retries:
+            return None
+        if not self.policy.retryable(self.request.method, status):
+            return None
+        retry_after = retry_after_seconds(
+            response.headers.get("Retry-After") if response is not None else None
+        )
+        if retry_after is not None and retry_after > self.policy.max_retry_after:
+            return None
+        delay = self.policy.backoff(self.attempt, self.rng) if retry_after is None else retry_after
+        if delay >= self.remaining():
+            return None  # the wait alone would spend the call's timeout
+        log.debug(
+            "retrying %s %s after %.2fs (attempt %d answered %s)", self.request.method,
+            self.request.url, delay, self.attempt + 1, status or failure,
+        )  # fmt: skip
+        self.attempt += 1
+        return delay
+
+    def timed_out(self) -> TransportError:
+        return TransportError(
+            f"{self.request.method} {self.request.url}: the call's timeout passed before an answer"
+        )
+
+
+@dataclass
 class Sender:
-    """Sends requests through a transport with timeouts, auth and the retry policy."""
+    """Sends requests through a transport with one deadline per call, auth and the retry policy."""
 
     transport: Transport
     timeout: float
@@ -154,41 +299,66 @@ class Sender:
     auth: Auth | None = None
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.monotonic
+
+    def deadline(self) -> float:
+        """When a call starting now must be over, on `clock`."""
+        return self.clock() + self.timeout
 
     def send(self, request: HttpRequest) -> HttpResponse:
         """The final response after any retries; raises TransportError if none ever came."""
-        attempt = 0
+        attempts = _Attempts(request, self.policy, self.rng, self.clock, self.deadline())
         while True:
             wire = request if self.auth is None else self.auth.sign(request)
+            response, failure = None, None
             try:
-                response: HttpResponse | None = self.transport.send(wire, timeout=self.timeout)
-                failure: TransportError | None = None
+                response = self.transport.send(wire, timeout=attempts.remaining())
             except TransportError as error:
-                response, failure = None, error
-            status = response.status if response is not None else None
-            if attempt >= self.policy.retries or not self.policy.retryable(request.method, status):
-                break
-            delay = self._delay(response, attempt)
+                failure = error
+            delay = attempts.next_delay(response, failure)
             if delay is None:
-                break
-            log.debug(
-                "retrying %s %s after %.2fs (attempt %d answered %s)",
-                request.method, request.url, delay, attempt + 1, status or failure,
-            )  # fmt: skip
+                return _outcome(response, failure)
             self.sleep(delay)
-            attempt += 1
-        if response is None:
-            assert failure is not None
-            raise failure
-        return response
+            if attempts.remaining() <= 0:
+                raise attempts.timed_out()
 
-    def _delay(self, response: HttpResponse | None, attempt: int) -> float | None:
-        """Seconds to wait before the next attempt, or None when the server asks for too long."""
-        retry_after = retry_after_seconds(
-            response.headers.get("Retry-After") if response is not None else None
-        )
-        if retry_after is None:
-            return self.policy.backoff(attempt, self.rng)
-        if retry_after > self.policy.max_retry_after:
-            return None
-        return retry_after
+
+@dataclass
+class AsyncSender:
+    """The async counterpart of Sender, with the same deadline and retry rules."""
+
+    transport: AsyncTransport
+    timeout: float
+    policy: RetryPolicy
+    auth: Auth | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.monotonic
+
+    def deadline(self) -> float:
+        """When a call starting now must be over, on `clock`."""
+        return self.clock() + self.timeout
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """The final response after any retries; raises TransportError if none ever came."""
+        attempts = _Attempts(request, self.policy, self.rng, self.clock, self.deadline())
+        while True:
+            wire = request if self.auth is None else self.auth.sign(request)
+            response, failure = None, None
+            try:
+                response = await self.transport.send(wire, timeout=attempts.remaining())
+            except TransportError as error:
+                failure = error
+            delay = attempts.next_delay(response, failure)
+            if delay is None:
+                return _outcome(response, failure)
+            await self.sleep(delay)
+            if attempts.remaining() <= 0:
+                raise attempts.timed_out()
+
+
+def _outcome(response: HttpResponse | None, failure: TransportError | None) -> HttpResponse:
+    if response is None:
+        assert failure is not None
+        raise failure
+    return response

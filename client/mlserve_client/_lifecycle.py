@@ -20,6 +20,8 @@ from mlserve_client._http import Headers
 log = logging.getLogger("mlserve_client")
 
 _SF_DATE = re.compile(r"^@(-?\d{1,15})$")
+MAX_LINK_BYTES = 16 * 1024  # a version's three links take a few hundred bytes
+MAX_LINKS = 64
 _LINK_PARAM = re.compile(
     r'\s*;\s*([A-Za-z0-9!#$&+\-.^_`|~]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*))?'
 )
@@ -78,11 +80,15 @@ def parse_http_date(value: str | None, *, field: str = "Sunset") -> datetime | N
 
 
 def parse_links(values: list[str]) -> list[Link]:
-    """Every link of one or more Link fields (RFC 8288); malformed parts are skipped."""
+    """Every link of one or more Link fields (RFC 8288); malformed parts are skipped. Linear in
+    the header size; fields beyond MAX_LINK_BYTES or MAX_LINKS links are ignored, not parsed."""
+    if sum(len(value) for value in values) > MAX_LINK_BYTES:
+        log.debug("ignoring Link fields of more than %d bytes", MAX_LINK_BYTES)
+        return []
     links: list[Link] = []
     for value in values:
         position = 0
-        while True:
+        while len(links) < MAX_LINKS:
             start = value.find("<", position)
             if start < 0:
                 break
@@ -93,9 +99,7 @@ def parse_links(values: list[str]) -> list[Link]:
             target = value[start + 1 : end].strip()
             position = end + 1
             rels: tuple[str, ...] = ()
-            for match in _LINK_PARAM.finditer(value, position):
-                if match.start() != position:
-                    break
+            while (match := _LINK_PARAM.match(value, position)) is not None:
                 position = match.end()
                 name, raw = match.group(1).lower(), match.group(2) or ""
                 if name == "rel" and not rels:

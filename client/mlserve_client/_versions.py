@@ -1,16 +1,13 @@
-"""The one table of (service, major) pairs this client release supports, with their lifecycle.
-
-Edit this table, and only this table, when the server's lifecycle changes: a new major gets a row
-(and a module `mlserve_client/<service>/v<N>.py`); a major the server deprecates gets status
-"deprecated" with its sunset and successor; a major the server retires is deleted together with its
-module, which is a breaking change and bumps the package's major version (see README).
-"""
+"""The (service, major) pairs this client release supports, with their lifecycle, read from the
+generated table (`_table.py`, written by `python -m mlserve client generate` from the stacks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
+
+from mlserve_client._table import ROWS
 
 
 @dataclass(frozen=True)
@@ -19,7 +16,7 @@ class SupportedVersion:
 
     service: str
     major: int
-    status: Literal["active", "deprecated"]
+    status: Literal["active", "deprecated", "preview"]
     deprecated_on: date | None = None
     sunset_on: date | None = None
     successor: str | None = None
@@ -50,17 +47,14 @@ def attribute_name(service: str) -> str:
     return service.replace("-", "_")
 
 
-SUPPORTED: tuple[SupportedVersion, ...] = (
+SUPPORTED: tuple[SupportedVersion, ...] = tuple(
     SupportedVersion(
-        "churn", 1, "deprecated",
-        deprecated_on=date(2026, 9, 1), sunset_on=date(2027, 6, 30), successor="v2",
-    ),
-    SupportedVersion("churn", 2, "active"),
-    SupportedVersion(
-        "sentiment", 1, "active",
-        deprecated_on=date(2027, 1, 15), sunset_on=date(2027, 7, 31), successor="v2",
-    ),
-    SupportedVersion("sentiment", 2, "active"),
+        row["service"], row["major"], row["status"],
+        deprecated_on=date.fromisoformat(row["deprecated_on"]) if row["deprecated_on"] else None,
+        sunset_on=date.fromisoformat(row["sunset_on"]) if row["sunset_on"] else None,
+        successor=row["successor"],
+    )
+    for row in ROWS
 )  # fmt: skip
 
 
@@ -73,9 +67,13 @@ def supported(service: str, major: int) -> SupportedVersion:
 
 
 def recommended(service: str) -> SupportedVersion:
-    """The default major of a service: the newest one that is not deprecated."""
+    """The default major of a service: the newest active one (else the newest deprecated one;
+    a preview major is never the default)."""
     rows = [row for row in SUPPORTED if row.service == service]
     if not rows:
         raise KeyError(f"unknown service {service!r}")
-    active = [row for row in rows if row.status == "active"]
-    return max(active or rows, key=lambda row: row.major)
+    for status in ("active", "deprecated", "preview"):
+        chosen = [row for row in rows if row.status == status]
+        if chosen:
+            return max(chosen, key=lambda row: row.major)
+    raise KeyError(service)

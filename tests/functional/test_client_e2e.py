@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import warnings
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from mlserve_client import (
+    AsyncClient,
     Client,
     InvalidRequestError,
     MlserveDeprecationWarning,
@@ -268,3 +270,54 @@ def test_given_raw_http_when_posting_bad_json_then_problem_json_from_runtime(
     assert response.headers["content-type"] == "application/problem+json"
     problem = json.loads(body)
     assert problem["status"] == 400 and problem["errors"]
+
+
+def test_given_async_client_when_every_version_read_then_same_answers_as_sync(
+    api: LocalApi, client: Client, caught: list[warnings.WarningMessage]
+) -> None:
+    # GIVEN every deployed version, read through the sync and the async client
+    async def read_all() -> list[tuple[Any, Any]]:
+        async with AsyncClient(api.url, timeout=30) as asynchronous:
+            return [
+                (
+                    await asynchronous.service(v.service).version(v.major).health(),
+                    await asynchronous.service(v.service).version(v.major).metadata(),
+                )
+                for v in api.settings.deployed_versions()
+            ]
+
+    awaited = asyncio.run(read_all())
+    # THEN the async surface answers exactly what the sync one does
+    for version, (health, metadata) in zip(api.settings.deployed_versions(), awaited, strict=True):
+        sync_client = client.service(version.service).version(version.major)
+        assert health == sync_client.health()
+        assert metadata.model_dump(exclude={"model_digest"}) == sync_client.metadata().model_dump(
+            exclude={"model_digest"}
+        )
+    # AND each deprecated version warned once, whichever client called it first
+    deprecated = {(v.service, v.key) for v in api.settings.deployed_versions()
+                  if v.status == "deprecated"}  # fmt: skip
+    warned = [(w.service, w.version) for w in deprecations(caught)]
+    assert sorted(warned) == sorted([*deprecated, *deprecated])  # one per client
+
+
+def test_given_async_client_when_gone_or_invalid_then_same_errors(
+    api: LocalApi, caught: list[warnings.WarningMessage]
+) -> None:
+    async def calls() -> tuple[BaseException, BaseException]:
+        async with AsyncClient(api.url, timeout=30) as asynchronous:
+            with pytest.raises(InvalidRequestError) as invalid:
+                await asynchronous.sentiment.v1.predict(
+                    forced(sentiment_v1.PredictRequest, text="")
+                )
+            api.set_today(AFTER_SUNSET)
+            try:
+                with pytest.raises(VersionGoneError) as gone:
+                    await asynchronous.churn.v1.predict(CUSTOMER_V1)
+            finally:
+                api.set_today(TODAY)
+            return invalid.value, gone.value
+
+    invalid, gone = asyncio.run(calls())
+    assert isinstance(invalid, InvalidRequestError) and invalid.fields == ["text"]
+    assert isinstance(gone, VersionGoneError) and gone.successor == "/churn/v2"

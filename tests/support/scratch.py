@@ -3,9 +3,14 @@ platform team would, and to run the tooling on with `--root`."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +48,41 @@ def copy_version(root: Path, service: str, source: str, target: str, *, rename: 
         for path in folder.glob("*.py"):
             path.write_text(re.sub(rf'"{source}"', f'"{target}"', path.read_text()))
     return folder
+
+
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of the repository's files (committed or not), without build output or the venv."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = PROJECT_ROOT / name
+        if source.is_file():
+            target = tmp_path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    return tmp_path
+
+
+def mlserve(repo: Path, *args: str, today: date | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m mlserve ...` in the scratch copy, importing its own client and runtime, with
+    the clock at `today` if given."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(repo / "client"), str(repo / "services" / "runtime")]),
+        **({"MLSERVE_TODAY": today.isoformat()} if today else {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "mlserve", *args], cwd=repo, env=environment,
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def tree(repo: Path) -> dict[str, str]:
+    """Every file's digest, to tell whether a command wrote anything."""
+    return {
+        path.relative_to(repo).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in repo.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and "build" not in path.parts
+    }

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import pytest
 from mlserve_client import SUPPORTED, SupportedVersion
-from mlserve_client._models import RequestModel, ResponseModel
+from mlserve_client._table import REFERENCE_STACK
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlserve.offline import PROJECT_ROOT
@@ -130,41 +130,51 @@ def acceptance_problems(client: Any, server: Any, where: str = "body") -> list[s
 ROWS = [pytest.param(row, id=f"{row.service}-{row.key}") for row in SUPPORTED]
 
 
-def models(row: SupportedVersion) -> tuple[ModuleType, ModuleType]:
-    """(server contract, client module) of one table row."""
-    return load_contract(row.service, row.key), importlib.import_module(row.module)
+def route_models(row: SupportedVersion) -> list[tuple[str, Any, Any, Any, Any]]:
+    """(route, server request, client request, server response, client response) per route the
+    version's contract declares; a route without a request body has None for both requests."""
+    server = load_contract(row.service, row.key)
+    client = importlib.import_module(row.module)
+    found = []
+    for route, names in server.SURFACE["routes"].items():
+        request = names.get("request")
+        found.append((
+            route,
+            getattr(server, request) if request else None,
+            getattr(client, request) if request else None,
+            getattr(server, names["response"]),
+            getattr(client, names["response"]),
+        ))  # fmt: skip
+    return found
 
 
 @pytest.mark.parametrize("row", ROWS)
 def test_given_supported_version_when_request_schemas_compared_then_identical(
     row: SupportedVersion,
 ) -> None:
-    # GIVEN the server's request contract and the client's request model
-    server, client = models(row)
-    # WHEN their schemas and acceptance settings are compared
-    # THEN they accept exactly the same bodies
-    assert issubclass(client.PredictRequest, RequestModel)
-    assert schema_of(client.PredictRequest, "validation") == schema_of(
-        server.PredictRequest, "validation"
-    )
-    assert configs(client.PredictRequest) == configs(server.PredictRequest)
+    # GIVEN each declared route's request contract on the server and in the client
+    for route, server, client, _, _ in route_models(row):
+        if server is None:
+            continue
+        # WHEN their schemas and acceptance settings are compared
+        # THEN they accept exactly the same bodies
+        assert schema_of(client, "validation") == schema_of(server, "validation"), route
+        assert configs(client) == configs(server), route
 
 
 @pytest.mark.parametrize("row", ROWS)
 def test_given_supported_version_when_response_schemas_compared_then_client_accepts_all(
     row: SupportedVersion,
 ) -> None:
-    # GIVEN what the server's response contract can emit
-    server, client = models(row)
-    # WHEN the client's response model is checked against it
-    problems = acceptance_problems(
-        schema_of(client.PredictResponse, "validation"),
-        schema_of(server.PredictResponse, "serialization"),
-    )
-    # THEN every declared field is accepted and the model stays open
-    assert problems == []
-    assert issubclass(client.PredictResponse, ResponseModel)
-    assert client.PredictResponse.model_config.get("extra") != "forbid"
+    # GIVEN what the server's response contract of each route can emit
+    for route, _, _, server, client in route_models(row):
+        # WHEN the client's response model is checked against it
+        problems = acceptance_problems(
+            schema_of(client, "validation"), schema_of(server, "serialization")
+        )
+        # THEN every declared field is accepted and the model stays open
+        assert problems == [], route
+        assert client.model_config.get("extra") != "forbid", route
 
 
 class _ServerAnswer(BaseModel):
@@ -198,12 +208,18 @@ def test_given_drifted_client_model_when_checked_then_every_drift_reported() -> 
 
 
 def test_given_every_stack_when_deployed_versions_listed_then_client_table_matches() -> None:
-    # GIVEN the versions the project's stacks deploy (retired ones have no routes)
+    # GIVEN the versions the project's stacks deploy, less those the reference stack retired
+    stacks = {stack: stack_settings(stack) for stack in stack_files()}
+    retired = {
+        (version.service, version.major)
+        for version in stacks[REFERENCE_STACK].versions()
+        if version.status == "retired"
+    }
     deployed = {
         (version.service, version.major)
-        for stack in stack_files()
-        for version in stack_settings(stack).deployed_versions()
-    }
+        for settings in stacks.values()
+        for version in settings.deployed_versions()
+    } - retired
     # WHEN compared with the client's table
     supported = {(row.service, row.major) for row in SUPPORTED}
     # THEN the client supports every deployed major and carries no retired one

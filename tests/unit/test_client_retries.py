@@ -41,23 +41,28 @@ def unavailable(retry_after: str | None = None, status: int = 503) -> HttpRespon
 
 
 class Sleeps:
-    """An injected sleep that records instead of waiting."""
+    """An injected sleep that records instead of waiting, and the clock it moves."""
 
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self.now = 1000.0
 
     def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
 
-def client_with(script: list[HttpResponse | Exception], retries: int = 2) -> tuple[
-    Client, FakeTransport, Sleeps
-]:  # fmt: skip
-    """A client over a scripted transport with a recording sleep."""
+def client_with(
+    script: list[HttpResponse | Exception], retries: int = 2, timeout: float = 3.5
+) -> tuple[Client, FakeTransport, Sleeps]:
+    """A client over a scripted transport with a recording sleep on a fake clock."""
     transport, sleeps = FakeTransport(script), Sleeps()
     client = Client(
-        "https://api.example.com", transport=transport, sleep=sleeps, retries=retries,
-        rng=random.Random(7), timeout=3.5,
+        "https://api.example.com", transport=transport, sleep=sleeps, clock=sleeps.clock,
+        retries=retries, rng=random.Random(7), timeout=timeout,
     )  # fmt: skip
     return client, transport, sleeps
 
@@ -72,7 +77,8 @@ def test_given_get_answered_503_then_200_when_called_then_retried_and_succeeds()
     assert len(transport.requests) == 2
     assert all(request.method == "GET" for request in transport.requests)
     assert len(sleeps.delays) == 1 and 0 <= sleeps.delays[0] <= 0.5
-    assert transport.timeouts == [3.5, 3.5]
+    # AND the second attempt had what the call's timeout left after the wait
+    assert transport.timeouts == pytest.approx([3.5, 3.5 - sleeps.delays[0]])
 
 
 def test_given_post_answered_503_when_called_then_not_retried() -> None:
@@ -96,9 +102,9 @@ def test_given_post_connection_error_when_called_then_not_retried() -> None:
 
 
 def test_given_retry_after_seconds_when_429_then_waits_exactly_that() -> None:
-    # GIVEN a 429 that asks for 7 seconds
+    # GIVEN a 429 that asks for 7 seconds, within the call's timeout of 10
     client, transport, sleeps = client_with(
-        [unavailable("7", status=429), json_response(200, HEALTH)]
+        [unavailable("7", status=429), json_response(200, HEALTH)], timeout=10
     )
     # WHEN the client calls
     client.churn.v2.health()
@@ -186,3 +192,24 @@ def test_given_auth_when_retried_then_each_attempt_signed_afresh() -> None:
     sender.send(HttpRequest("GET", "https://api.example.com/x"))
     # THEN each attempt carried its own signature
     assert [r.headers["authorization"] for r in transport.requests] == ["sig-1", "sig-2"]
+
+
+def test_given_retry_after_beyond_the_call_timeout_when_429_then_surfaces_without_waiting() -> None:
+    # GIVEN a 429 asking for 7 seconds while the call may take 3.5 in all
+    client, transport, sleeps = client_with([unavailable("7", status=429)])
+    # WHEN / THEN the 429 surfaces at once: waiting would spend the whole timeout
+    with pytest.raises(ApiError) as caught:
+        client.churn.v2.health()
+    assert caught.value.status == 429 and sleeps.delays == [] and len(transport.requests) == 1
+
+
+def test_given_retries_and_backoff_when_summed_then_never_beyond_the_call_timeout() -> None:
+    # GIVEN a GET that always fails, many retries allowed, and a short call timeout
+    client, transport, sleeps = client_with([unavailable()] * 50, retries=40, timeout=2.0)
+    # WHEN called
+    with pytest.raises(ApiError):
+        client.churn.v2.health()
+    # THEN the waits stayed within the timeout and each attempt got only what was left
+    assert sum(sleeps.delays) < 2.0
+    assert all(0 < timeout <= 2.0 for timeout in transport.timeouts)
+    assert transport.timeouts == sorted(transport.timeouts, reverse=True)
