@@ -25,7 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from mlserve.stack_files import PROJECT_ROOT, StackFileError, read_stack_file, stack_files
+from mlserve.stack_files import PROJECT_ROOT, StackFileError, read_stack_file, stack_path
 
 SERVICES_KEY = "mlserve:services"
 
@@ -72,13 +72,10 @@ class StackEdit:
 
 def load_stacks(stacks: list[str], root: Path = PROJECT_ROOT) -> list[StackEdit]:
     """The named stack files, each checked to be valid YAML, ready to edit."""
-    known = stack_files(root)
     edits = []
     for stack in dict.fromkeys(stacks):
-        if stack not in known:
-            raise WorkflowError(f"no stack {stack!r}; known stacks: {', '.join(known) or 'none'}")
-        path = known[stack]
         try:
+            path = stack_path(stack, root)
             read_stack_file(path)  # the CLI's own reading: file:line:col on bad YAML
             text = path.read_text()
             document = yaml().load(text)
