@@ -9,6 +9,7 @@ import pulumi
 from components.dependency_layers import DependencyLayers, DependencyLayersArgs
 from components.ledger import deployment_facts
 from components.model_service import ModelService, ModelServiceArgs
+from components.rollout import StackRollout, StackRolloutArgs
 from components.settings import load_settings
 from components.versioned_api import VersionedApi, VersionedApiArgs
 
@@ -27,6 +28,19 @@ services = {
     for key, service in settings.services.items()
 }
 api = VersionedApi("api", VersionedApiArgs(settings=settings, services=services))
+if any(version.rollout for version in settings.deployed_versions()):
+    StackRollout(
+        "rollout",
+        StackRolloutArgs(
+            settings=settings,
+            functions={
+                (key, version): function
+                for key, service in services.items()
+                for version, function in service.versions.items()
+            },
+            layer_arns=layers.arns,
+        ),
+    )
 
 pulumi.export("versions", {key: service.ledger for key, service in services.items()})
 pulumi.export("deployment", deployment_facts(settings))

@@ -115,6 +115,13 @@ class VersionedFunction(pulumi.ComponentResource):
             alias_options = pulumi.ResourceOptions.merge(
                 protected, pulumi.ResourceOptions(depends_on=[published])
             )
+        if version.rollout is not None:
+            # CodeDeploy moves this alias (components/rollout.py); the engine creates it on the
+            # newest version and then leaves what CodeDeploy owns alone.
+            alias_options = pulumi.ResourceOptions.merge(
+                alias_options,
+                pulumi.ResourceOptions(ignore_changes=list(ROLLOUT_OWNED_ALIAS_PROPERTIES)),
+            )
         self.alias = aws.lambda_.Alias(
             f"{name}-alias",
             name=version.alias_name,
@@ -142,6 +149,10 @@ class VersionedFunction(pulumi.ComponentResource):
                 "servedVersion": self.served_version,
             }
         )
+
+
+ROLLOUT_OWNED_ALIAS_PROPERTIES = ("functionVersion", "routingConfig")
+"""What CodeDeploy sets on a rolled-out version's alias (the engine's property names)."""
 
 
 def version_package(settings: Settings, version: VersionSettings) -> Path:

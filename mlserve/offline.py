@@ -187,6 +187,13 @@ class AwsMocks(Mocks):
                     "hostedZoneId": API_GATEWAY_ZONE,
                 },
             }
+        elif args.typ == "aws:codedeploy/deploymentGroup:DeploymentGroup":
+            group = f"{inputs['appName']}/{inputs['deploymentGroupName']}"
+            computed = {"arn": f"arn:aws:codedeploy:{region_account}:deploymentgroup:{group}"}
+        elif args.typ == "aws:codedeploy/application:Application":
+            computed = {"arn": f"arn:aws:codedeploy:{region_account}:application:{name}"}
+        elif args.typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            computed = {"arn": f"arn:aws:cloudwatch:{region_account}:alarm:{name}"}
         computed.setdefault("arn", f"arn:aws:mock:{region_account}:{args.typ}/{resource_id}")
         return resource_id, {**inputs, **computed}
 

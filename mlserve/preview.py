@@ -31,6 +31,8 @@ from mlserve_runtime.conventions import LEDGER_POLICIES
 FUNCTION = "aws:lambda/function:Function"
 ALIAS = "aws:lambda/alias:Alias"
 ROUTE = "aws:apigatewayv2/route:Route"
+GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
+CONFIG = "aws:codedeploy/deploymentConfig:DeploymentConfig"
 UNDECIDED = "can't run policy"  # how pulumi-policy words a rule that met unknown values
 
 
@@ -52,7 +54,9 @@ def plan_lines(run: ProgramRun, ledger: Mapping[str, Any] | None = None) -> list
     deployed = {
         (f.inputs["tags"]["mlserve:service"], f.inputs["tags"]["mlserve:api-version"]): f
         for f in run.of_type(FUNCTION)
+        if "mlserve:service" in (f.inputs.get("tags") or {})  # not the rollout's hook
     }
+    groups = {g.inputs["deploymentGroupName"]: g for g in run.of_type(GROUP)}
     lines: list[str] = []
     for service in dict.fromkeys([*outputs, *before]):
         lines.append(f"  {service}")
@@ -62,6 +66,9 @@ def plan_lines(run: ProgramRun, ledger: Mapping[str, Any] | None = None) -> list
             function = deployed.get((service, key))
             alias = aliases.get(function.urn) if function is not None else None
             lines += _version_lines(key, entry, old, function, alias, routes[f"{service}/{key}"])
+            group = groups.get(function.inputs["name"]) if function is not None else None
+            if group is not None and alias is not None:
+                lines.append(_rollout_line(run, group, alias, first=ledger is None))
             if ledger is not None:
                 changes = _changes(entry, old, function, alias, routes[f"{service}/{key}"])
                 lines.append(f"         changes: {', '.join(changes) or 'none'}")
@@ -70,6 +77,23 @@ def plan_lines(run: ProgramRun, ledger: Mapping[str, Any] | None = None) -> list
         f"{count} {kind.rsplit(':', 1)[-1]}" for kind, count in sorted(counts.items())
     ))  # fmt: skip
     return lines
+
+
+def _rollout_line(run: ProgramRun, group: Any, alias: Any, *, first: bool) -> str:
+    """The version's rollout: its CodeDeploy config, alarms and whether a deployment starts."""
+    config = group.inputs.get("deploymentConfigName")
+    if isinstance(config, Unknown) or not isinstance(config, str):
+        custom = [c for c in run.of_type(CONFIG) if c.urn in group.dependencies]
+        shape = custom[0].inputs["trafficRoutingConfig"] if custom else {}
+        config = f"custom {json.dumps(shape, sort_keys=True)}"
+    alarms = group.inputs.get("alarmConfiguration", {}).get("alarms", [])
+    if first:
+        starts = "no deployment: the alias starts on the first published version"
+    elif _served(alias) is None:
+        starts = "a deployment starts when the new version is published (rollout start)"
+    else:
+        starts = "no deployment: nothing publishes"
+    return f"         rollout: {config}; {len(alarms)} alarm(s) roll back; {starts}"
 
 
 def _version_lines(

@@ -15,12 +15,14 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from components.settings import ConfigError, Settings, VersionSettings, key_path
 from mlserve.contracts.gate import Contract, contract_problems
-from mlserve.gateway_events import http_api_event
 from mlserve.local_api.workers import invocation_context, version_worker
 from mlserve.stack_files import PROJECT_ROOT, StackFileError, stack_files, stack_settings
+from mlserve_runtime.contract_check import version_problems
+from mlserve_runtime.gateway_events import http_api_event
 
 
 def code_problems(settings: Settings, version: VersionSettings) -> tuple[list[str], list[str]]:
@@ -53,26 +55,37 @@ def code_problems(settings: Settings, version: VersionSettings) -> tuple[list[st
 
 
 def _loads_and_answers(settings: Settings, version: VersionSettings, where: str) -> list[str]:
+    """Load the version in a Lambda-like worker, then ask its health route and, for every route
+    with an example, check the answer against the route's locked response schema (the same
+    check the rollout's pre-traffic hook runs on AWS)."""
     region = settings.region or "us-east-1"
     worker = version_worker(settings, version, region=region, log=subprocess.DEVNULL)
     path = f"{version.base_path}/health"
+    context = invocation_context(version, worker, region)
+    problems: list[str] = []
     try:
-        outcome = worker.invoke(
-            http_api_event("GET", path), invocation_context(version, worker, region), 0.0
-        )
+        outcome = worker.invoke(http_api_event("GET", path), context, 0.0)
+        if outcome.error is not None:
+            return [
+                f"{where}: the handler {version.handler} fails as Lambda would load it: "
+                f"{outcome.error.get('errorType')}: {outcome.error.get('errorMessage')}"
+            ]
+        if outcome.timed_out or outcome.exit_code is not None:
+            return [f"{where}: the handler {version.handler} did not answer GET {path}"]
+        result = outcome.result if isinstance(outcome.result, dict) else {}
+        if result.get("statusCode") != 200:
+            return [f"{where}: GET {path} answered {result.get('statusCode')}, not 200"]
+
+        def answer(event: dict[str, Any]) -> dict[str, Any]:
+            called = worker.invoke(event, context, 0.0)
+            return called.result if isinstance(called.result, dict) else {"statusCode": None}
+
+        checks = version.contract_checks
+        checks["routes"] = {r: c for r, c in checks["routes"].items() if c["example"] is not None}
+        problems = [f"{where}: {problem}" for problem in version_problems(checks, answer)]
     finally:
         worker.stop()
-    if outcome.error is not None:
-        return [
-            f"{where}: the handler {version.handler} fails as Lambda would load it: "
-            f"{outcome.error.get('errorType')}: {outcome.error.get('errorMessage')}"
-        ]
-    if outcome.timed_out or outcome.exit_code is not None:
-        return [f"{where}: the handler {version.handler} did not answer GET {path}"]
-    result = outcome.result if isinstance(outcome.result, dict) else {}
-    if result.get("statusCode") != 200:
-        return [f"{where}: GET {path} answered {result.get('statusCode')}, not 200"]
-    return []
+    return problems
 
 
 def validate_stack(stack: str, project_root: Path, today: date | None, load: bool) -> bool:

@@ -17,6 +17,7 @@ from pins import pinned_versions_exist
 from promises import deprecations_keep_their_promises
 from protection import active_versions_protected
 from removal import no_removal_of_non_deprecated_versions
+from rollout import rollouts_shift_safely
 from routing import api_routes_invoke_own_version, lambda_alias_serves_published_version
 from stack_config import mlserve_config_readable
 from surface import lambda_code_is_its_version, versions_keep_their_surface
@@ -39,6 +40,7 @@ POLICIES: list[Policy] = [
     deprecations_keep_their_promises,
     versions_keep_their_surface,
     pinned_versions_exist,
+    rollouts_shift_safely,
     ledger_format_current,
     lambda_tracing_active,
     log_groups_retention_set,

@@ -26,6 +26,7 @@ from conventions import (
     NAME_PREFIX_LIMIT,
     SERVICE,
     VERSION,
+    hook_function_name,
 )
 from properties import guarded, whole_number
 from resources import STACK
@@ -43,6 +44,8 @@ class VersionEntry:
     deprecated_on: date | None = None
     sunset_on: date | None = None
     successor: str | None = None
+    rolls_out: bool = False
+    """Whether CodeDeploy moves the version's alias (its `rollout`, or its service's)."""
 
     @property
     def major(self) -> int:
@@ -67,6 +70,13 @@ class StackConfig:
     def version(self, service: str, version: str) -> VersionEntry | None:
         """The config entry of a service version, if the config has one."""
         return self.versions.get((service, version))
+
+    @property
+    def hook_function(self) -> str | None:
+        """The rollout's pre-traffic hook function (a platform function, not a version)."""
+        if self.environment is None:
+            return None
+        return hook_function_name(self.name_prefix, self.environment)
 
     def readable(self, service: str, version: str) -> bool:
         """False when the config has this version (or its service) but could not read it."""
@@ -198,6 +208,7 @@ def _read_service(
         ):
             problems.append(f"{at}.successor: {successor!r} is not a version key")
             successor = None
+        rollout = raw.get("rollout", service.get("rollout") if status == "active" else None)
         versions[(service_key, str(version_key))] = VersionEntry(
             service=service_key,
             version=str(version_key),
@@ -205,6 +216,7 @@ def _read_service(
             deprecated_on=dates["deprecatedOn"],
             sunset_on=dates["sunsetOn"],
             successor=successor,
+            rolls_out=isinstance(rollout, Mapping) and status != "retired",
         )
 
 

@@ -22,8 +22,10 @@ from components.settings.model import (
 )
 from mlserve_runtime.conventions import (
     FUNCTION_NAME_LIMIT,
+    MAX_TRAFFIC_SHIFT_MINUTES,
     SURFACE_MODULE,
     declared_surface,
+    hook_function_name,
 )
 
 EntryCheck = Callable[[Any, KeyPath, ValidationInfo], None]
@@ -172,6 +174,7 @@ def check_service(service: ServiceSettings, path: KeyPath, info: ValidationInfo)
                     f"{INTEGRATION_TIMEOUT_SECONDS}s while the function keeps running",
                 )
         _successor(service, version, where, problems)
+        _rollout(version, where, problems)
         role_name = len(f"{version.logical_name}-role") + AUTONAME_SUFFIX
         if role_name > ROLE_NAME_LIMIT:
             problems.add(
@@ -180,6 +183,51 @@ def check_service(service: ServiceSettings, path: KeyPath, info: ValidationInfo)
                 f"{ROLE_NAME_LIMIT}; shorten the service key",
             )
     _consumers(service, path, problems)
+
+
+def _rollout(version: VersionSettings, path: KeyPath, problems: Problems) -> None:
+    """A rollout needs an active version whose alias nothing else moves, a shift within
+    CodeDeploy's 48 hours, and an example request per route for the pre-traffic check."""
+    rollout = version.rollout
+    if rollout is None:
+        return
+    where = (*path, "rollout")
+    if version.status != "active":
+        problems.add(
+            where,
+            f"only active versions roll out; a {version.status} version's alias must serve its "
+            "newest published version, the only one that carries its lifecycle",
+        )
+        return
+    for key, value in (("pin", version.pin), ("canary", version.canary)):
+        if value is not None:
+            problems.add(
+                (*path, key),
+                "cannot be combined with rollout: both would move the alias. Roll back either "
+                "with pin (drop rollout; the alias serves the pinned version at once) or with "
+                "rollout's automatic rollback (an alarm, or `mlserve rollout stop`)",
+            )
+    if version.provisioned_concurrency is not None:
+        problems.add(
+            (*path, "provisionedConcurrency"),
+            "cannot be combined with rollout: CodeDeploy shifts traffic by weighting the alias, "
+            "and AWS rejects provisioned concurrency on a weighted alias",
+        )
+    if rollout.shift_minutes > MAX_TRAFFIC_SHIFT_MINUTES:
+        problems.add(
+            (*where, "minutes"),
+            f"{rollout.percent}% every {rollout.minutes} minutes shifts for "
+            f"{rollout.shift_minutes} minutes; a Lambda deployment allows at most "
+            f"{MAX_TRAFFIC_SHIFT_MINUTES} (48 hours) between its first and last shift",
+        )
+    for route, models in (version.surface or {}).get("routes", {}).items():
+        if models.get("request") and "example" not in models:
+            problems.add(
+                where,
+                f"route {route} declares no example request in {version.code}/contract.py "
+                "SURFACE; the pre-traffic check sends it to every new Lambda version before "
+                "traffic: add 'example': {...} to the route",
+            )
 
 
 def _config_routes(service: ServiceSettings, path: KeyPath, problems: Problems) -> None:
@@ -334,6 +382,13 @@ def check_stack(settings: Settings, problems: Problems) -> None:
                 "folder or a parameter store",
             )
     _quotas(settings, problems)
+    hook = hook_function_name(settings.name_prefix, settings.environment)
+    if any(v.rollout for v in settings.deployed_versions()) and len(hook) > FUNCTION_NAME_LIMIT:
+        problems.add(
+            ("namePrefix",),
+            f"the pre-traffic hook function {hook!r} has {len(hook)} characters, Lambda allows "
+            f"{FUNCTION_NAME_LIMIT}; shorten mlserve:namePrefix or mlserve:environment",
+        )
     domain = settings.api.domain
     match = CERTIFICATE_ARN.fullmatch(domain.certificate_arn) if domain else None
     if match is not None and settings.region is not None and match.group(1) != settings.region:

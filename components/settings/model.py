@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from components.settings.errors import Problems
 from mlserve_runtime.conventions import (
+    CODEDEPLOY_CONFIGS,
     DEFAULT_DEPRECATION_WINDOW_DAYS,
     DEFAULT_ROUTES,
     ENV_DEPRECATED_ON,
@@ -42,6 +43,7 @@ from mlserve_runtime.conventions import (
     ENV_VERSION,
     ENVIRONMENT,
     LIFECYCLES,
+    MAX_TRAFFIC_SHIFT_MINUTES,
     NAME_PREFIX,
     NAME_PREFIX_LIMIT,
     RESERVED_ENV_PREFIXES,
@@ -54,6 +56,7 @@ from mlserve_runtime.conventions import (
     base_path,
     function_name,
     logical_name,
+    newest_lock,
 )
 
 if TYPE_CHECKING:
@@ -218,6 +221,42 @@ class Route(BaseModel):
 RESERVED = tuple(Route.parse(route) for route in RESERVED_ROUTES)
 
 
+class RolloutAlarms(Model):
+    """The alarms on the new version's metrics that stop a rollout and roll it back."""
+
+    error_rate: StrictFloat | StrictInt = Field(default=0.01, gt=0, lt=1)
+    """Errors / invocations of the new version over a minute."""
+    p99_latency_ms: StrictInt = Field(default=1000, ge=1, le=900_000)
+    throttles: StrictInt = Field(default=1, ge=1)
+    """Throttled calls of the alias in a minute (throttled calls never reach a version)."""
+
+
+class Rollout(Model):
+    """How CodeDeploy moves the alias to a newly published version: at once, a canary share
+    first, or in equal steps; any alarm rolls it back."""
+
+    strategy: Literal["canary", "linear", "allAtOnce"]
+    percent: StrictInt = Field(default=10, ge=1, le=99)
+    minutes: StrictInt = Field(default=5, ge=1, le=MAX_TRAFFIC_SHIFT_MINUTES)
+    alarms: RolloutAlarms = Field(default_factory=RolloutAlarms)
+
+    @property
+    def shift_minutes(self) -> int:
+        """Minutes from the first to the last traffic shift."""
+        if self.strategy == "allAtOnce":
+            return 0
+        if self.strategy == "canary":
+            return self.minutes
+        return self.minutes * (-(-100 // self.percent) - 1)
+
+    @property
+    def predefined_config(self) -> str | None:
+        """CodeDeploy's predefined deployment config for this rollout, if one matches."""
+        if self.strategy == "allAtOnce":
+            return CODEDEPLOY_CONFIGS[("allAtOnce", None, None)]
+        return CODEDEPLOY_CONFIGS.get((self.strategy, self.percent, self.minutes))
+
+
 class Canary(Model):
     """A share of the alias's traffic sent to the newest published version while pinned."""
 
@@ -237,6 +276,7 @@ class VersionSettings(Model):
     pin: Annotated[StrictInt, AfterValidator(_published_version)] | None = None
     canary: Canary | None = None
     provisioned_concurrency: StrictInt | None = Field(default=None, ge=1)
+    rollout_override: Rollout | None = Field(default=None, alias="rollout")
     environment: dict[EnvName, StrictStr] = Field(default_factory=dict)
     runtime_override: Runtime | None = Field(default=None, alias="runtime")
     architecture_override: Architecture | None = Field(default=None, alias="architecture")
@@ -301,6 +341,14 @@ class VersionSettings(Model):
         return self.timeout_override or self.owner.timeout_seconds
 
     @property
+    def rollout(self) -> Rollout | None:
+        """How CodeDeploy shifts this version's alias: its own rollout, else (for an active
+        version) its service's; None when the alias moves at once with `pulumi up`."""
+        if self.rollout_override is not None:
+            return self.rollout_override
+        return self.owner.rollout if self.status == "active" else None
+
+    @property
     def canary_weight(self) -> float | None:
         """The canary's share of traffic, if any."""
         return float(self.canary.weight) if self.canary is not None else None
@@ -342,6 +390,24 @@ class VersionSettings(Model):
         if self._surface is not None:
             return tuple(Route.parse(route) for route in self._surface["routes"])
         return tuple(Route.parse(route) for route in self.owner.routes or DEFAULT_ROUTES)
+
+    @property
+    def contract_checks(self) -> dict[str, Any]:
+        """What the contract check sends and expects (mlserve_runtime.contract_check): the base
+        path and, per declared route, its example request and its locked response schema."""
+        root = self.owner.stack.project_root
+        lock = newest_lock(root, self.service, self.key) or {"routes": {}}
+        routes = (self._surface or {}).get("routes", {})
+        return {
+            "basePath": self.base_path,
+            "routes": {
+                route: {
+                    "example": models.get("example"),
+                    "response": lock["routes"].get(route, {}).get("response", {}),
+                }
+                for route, models in routes.items()
+            },
+        }
 
     @property
     def all_routes(self) -> tuple[Route, ...]:
@@ -463,6 +529,8 @@ class ServiceSettings(Model):
     timeout_seconds: StrictInt = Field(default=10, ge=1, le=900)
     routes: list[RouteText] | None = Field(default=None, min_length=1)
     """Routes of versions whose code declares none (else the code's declaration rules)."""
+    rollout: Rollout | None = None
+    """The rollout of every active version that sets none of its own."""
     auth: Literal["none", "iam"] = "none"
     consumers: list[Consumer] = Field(default_factory=list)
     versions: dict[VersionKey, VersionSettings] = Field(min_length=1)

@@ -120,6 +120,7 @@ def _resource(
         properties=to_struct(properties),
         options=analyzer_pb2.AnalyzerResourceOptions(
             protect=registration.protect,
+            ignoreChanges=list(registration.ignore_changes),
             # Analyze carries the parent in the options, AnalyzeStack beside them (engine code).
             parent=registration.parent if inputs else "",
         ),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -20,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from components.settings import ConfigError
-from mlserve.contracts.loader import canonical_json, load_contract, stored, upgraded
+from mlserve.contracts.loader import canonical_json, load_contract, stored
 from mlserve.contracts.schema_diff import PARTS, Finding, compare_schemas
 from mlserve.stack_files import PROJECT_ROOT, StackFileError, stack_files, stack_settings
 from mlserve_runtime.artifacts import contract_schemas
-from mlserve_runtime.conventions import SURFACE_MODULE, VERSION
+from mlserve_runtime.conventions import SURFACE_MODULE, VERSION, lock_files, upgraded_lock
 
-LOCK_NAME = re.compile(r"^[0-9]{4}\.json$")
 LOCK_COMMAND = "python -m mlserve contracts lock"
 
 
@@ -82,9 +80,9 @@ def breaking_changes(
     """Breaking changes of `current` against every lock of its major (newest first), each once:
     a route that disappeared, or a request or response that breaks a lock's."""
     found: dict[tuple[str, ...], Finding] = {}
-    routes = upgraded(dict(current))["routes"]
+    routes = upgraded_lock(dict(current))["routes"]
     for lock_name, lock in reversed(locks):
-        for route, old in upgraded(dict(lock))["routes"].items():
+        for route, old in upgraded_lock(dict(lock))["routes"].items():
             new = routes.get(route)
             if new is None:
                 finding = Finding("", f"route {route} was removed", True, subject=route)
@@ -111,10 +109,9 @@ def _route_part(old: Any, new: Any, part: str) -> list[Finding]:
 
 def read_locks(project_root: Path, service: str, version: str) -> list[tuple[str, dict[str, Any]]]:
     """The lock history of one major, oldest first, as (project-relative path, lock)."""
-    folder = project_root / "contracts" / service / version
-    paths = sorted(p for p in folder.glob("*.json") if LOCK_NAME.fullmatch(p.name))
     return [
-        (path.relative_to(project_root).as_posix(), json.loads(path.read_text())) for path in paths
+        (path.relative_to(project_root).as_posix(), json.loads(path.read_text()))
+        for path in lock_files(project_root, service, version)
     ]
 
 
@@ -168,7 +165,7 @@ def contract_problems(project_root: Path, contract: Contract) -> list[Finding]:
         return problems
     if not locks:
         return [Finding("", f"has no lock yet; run `{LOCK_COMMAND}`", False, subject=str(contract))]
-    if stored(current) != upgraded(locks[-1][1]):
+    if stored(current) != upgraded_lock(locks[-1][1]):
         change = f"changed compatibly since {locks[-1][0]}; run `{LOCK_COMMAND}` to record it"
         return [Finding("", change, False, subject=str(contract))]
     return []
@@ -192,7 +189,7 @@ def lock_all(project_root: Path) -> tuple[list[Path], list[Finding]]:
     for contract in contracts:
         current, locks, found = _review(project_root, contract)
         problems += found
-        if current is None or found or (locks and stored(current) == upgraded(locks[-1][1])):
+        if current is None or found or (locks and stored(current) == upgraded_lock(locks[-1][1])):
             continue
         number = int(Path(locks[-1][0]).stem) + 1 if locks else 1
         lock_dir = project_root / "contracts" / contract.service / contract.version

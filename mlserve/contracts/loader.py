@@ -27,16 +27,6 @@ def stored(schemas: Any) -> Any:
     return json.loads(canonical_json(schemas))
 
 
-def upgraded(lock: dict[str, Any]) -> dict[str, Any]:
-    """A lock in today's per-route form; the first locks held one `request` and one `response`,
-    the models of the default route."""
-    if "routes" in lock:
-        return lock
-    return {
-        "routes": {DEFAULT_ROUTES[0]: {"request": lock["request"], "response": lock["response"]}}
-    }
-
-
 def load_contract(contract_file: Path) -> Any:
     """Import a contract.py with its own folder's sibling modules, then forget them, so the next
     version's same-named modules load fresh; sys.path and sys.modules are left as they were. A

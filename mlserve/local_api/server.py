@@ -45,13 +45,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from components.settings import INTEGRATION_TIMEOUT_SECONDS, ConfigError, Settings, VersionSettings
-from mlserve.gateway_events import http_api_event
 from mlserve.local_api.workers import (
     DEFAULT_REGION,
     Worker,
     invocation_context,
     version_worker,
 )
+from mlserve_runtime.gateway_events import http_api_event
 
 log = logging.getLogger("mlserve.local_api")
 

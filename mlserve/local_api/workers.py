@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from components.settings import INTEGRATION_TIMEOUT_SECONDS, Settings, VersionSettings
-from mlserve.gateway_events import ACCOUNT_ID
+from mlserve_runtime.gateway_events import ACCOUNT_ID
 
 log = logging.getLogger("mlserve.local_api")
 

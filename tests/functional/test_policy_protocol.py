@@ -55,6 +55,7 @@ EXPECTED_POLICIES = {
     "deprecations-keep-their-promises": ("mandatory", "stack"),
     "versions-keep-their-surface": ("mandatory", "stack"),
     "pinned-versions-exist": ("mandatory", "stack"),
+    "rollouts-shift-safely": ("mandatory", "stack"),
     "api-grants-name-own-routes": ("mandatory", "stack"),
     "ledger-format-current": ("advisory", "stack"),
     "lambda-tracing-active": ("advisory", "resource"),

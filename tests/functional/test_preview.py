@@ -218,3 +218,25 @@ def test_given_retirement_when_previewed_with_today_then_sunset_decides(
     assert "Traceback" not in on_sunset.stdout + on_sunset.stderr
     assert after.returncode == 0, after.stdout + after.stderr
     assert "changes: deprecated -> retired, function deleted" in after.stdout
+
+
+def test_given_rolled_out_version_when_previewed_then_its_rollout_is_shown(
+    tmp_path: Path, prod_run: ProgramRun
+) -> None:
+    # GIVEN the prod stack with an active version rolled out as a linear shift
+    settings = stack_settings("prod")
+    version = next(v for v in settings.deployed_versions() if v.status == "active")
+    document = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())
+    entry = document["config"]["mlserve:services"][version.service]["versions"][version.key]
+    entry["rollout"] = {"strategy": "linear", "percent": 10, "minutes": 1}
+    entry["memoryMb"] = version.memory_mb * 2  # a configuration change: it publishes
+    edited = tmp_path / "Pulumi.prod.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    ledger = ledger_file(prod_run, tmp_path)
+    result = preview("--stack", "prod", "--config-file", str(edited), "--ledger", str(ledger))
+    # THEN the plan names its CodeDeploy config and alarms, and that a deployment will start
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "rollout: CodeDeployDefault.LambdaLinear10PercentEvery1Minute; 3 alarm(s) roll back; "
+        "a deployment starts when the new version is published" in result.stdout
+    )

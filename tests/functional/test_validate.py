@@ -3,6 +3,7 @@ would change it: a consistent addition stays green, each inconsistency fails wit
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,24 @@ def test_given_a_stack_file_with_a_duplicate_key_when_validated_then_file_line_c
     assert result.returncode == 1
     assert f"Pulumi.{STACKS[0]}.yaml:" in result.stderr and "duplicate key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_given_a_version_whose_example_fails_when_validated_then_the_contract_check_tells(
+    project: Path,
+) -> None:
+    # GIVEN the newest churn major's prediction code broken (it raises on every request)
+    version = newest(project, "churn")
+    app = project / "services" / "churn" / version / "app.py"
+    text = app.read_text()
+    broken = re.sub(
+        r'(def predict\(.*?:\n    """.*?"""\n)', r'\1    raise ValueError("broken")\n', text,
+        count=1, flags=re.S,
+    )  # fmt: skip
+    assert broken != text
+    app.write_text(broken)
+    # WHEN validated THEN the route's example does not get a 200: the same check the rollout's
+    # pre-traffic hook runs before a new version gets traffic
+    found = problems(mlserve(project, "validate", "--stack", STACKS[0]))
+    assert len(found) == 1, found
+    where = f"mlserve:services.churn.versions.{version}.code"
+    assert f"{where}: POST /predict: the example got 500" in found[0]

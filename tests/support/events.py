@@ -16,8 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mlserve.gateway_events import API_ID, REGION
-from mlserve.gateway_events import http_api_event as gateway_event
+from mlserve_runtime.gateway_events import API_ID, REGION
+from mlserve_runtime.gateway_events import http_api_event as gateway_event
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = PROJECT_ROOT / "services"

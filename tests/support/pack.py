@@ -82,8 +82,10 @@ def use_stack_config(
     monkeypatch.setenv("PULUMI_STACK", stack)
 
 
-def _options(protect: bool) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+def _options(protect: bool, ignore_changes: list[str] | None = None) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect, list(ignore_changes or []), None, [], PolicyCustomTimeouts(0, 0, 0), [], None
+    )
 
 
 def resource_args(
@@ -107,7 +109,12 @@ def resource_args(
 
 
 def stack_resource(
-    resource_type: str, props: Mapping[str, Any], *, name: str, protect: bool = False
+    resource_type: str,
+    props: Mapping[str, Any],
+    *,
+    name: str,
+    protect: bool = False,
+    ignore_changes: list[str] | None = None,
 ) -> PolicyResource:
     """One resource of an AnalyzeStack request (outputs, no id)."""
     return PolicyResource(
@@ -115,7 +122,7 @@ def stack_resource(
         unknown_checking_proxy(json.loads(json.dumps(dict(props)))),
         f"urn:pulumi:prod::mlserve::{resource_type}::{name}",
         name,
-        _options(protect),
+        _options(protect, ignore_changes),
         None,
         None,
         [],

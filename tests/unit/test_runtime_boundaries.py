@@ -18,7 +18,7 @@ from tests.support.events import SERVICES
 
 RUNTIME = SERVICES / "runtime" / "mlserve_runtime"
 VERSION_FOLDERS = sorted(path.parent for path in SERVICES.glob("*/v*/app.py"))
-LAYER = {"aws-lambda-powertools", "pydantic"}
+LAYER = {"aws-lambda-powertools", "fastjsonschema", "pydantic"}
 # The lifecycle wrapper must stay cheap to import and call: the stdlib only.
 STDLIB_ONLY = ("clock.py", "problem.py", "lifecycle.py", "artifacts.py")
 MAX_VERSION_FOLDER_BYTES = 100_000
@@ -80,18 +80,26 @@ def test_given_lambda_code_when_its_imports_are_read_then_only_stdlib_layer_and_
 ) -> None:
     # GIVEN a module shipped in a function's zip, WHEN its imports are read
     own = {p.stem for p in path.parent.glob("*.py")} | {"mlserve_runtime"}
-    allowed = set(sys.stdlib_module_names) | {"aws_lambda_powertools", "pydantic"} | own
+    layer = {name.replace("-", "_") for name in LAYER}
+    allowed = set(sys.stdlib_module_names) | layer | own
     if path.parent == RUNTIME and path.name in STDLIB_ONLY:
         allowed = set(sys.stdlib_module_names) | {"mlserve_runtime"}
     # THEN it needs nothing the zip and the layer do not provide (no pulumi, no numpy)
     assert imports(path) <= allowed, imports(path) - allowed
 
 
+def top_level_pins() -> dict[str, str]:
+    """services/requirements.in as name -> version (comments left out)."""
+    lines = (SERVICES / "requirements.in").read_text().splitlines()
+    return dict(
+        line.split("#")[0].strip().split("==") for line in lines if line.split("#")[0].strip()
+    )
+
+
 def test_given_layer_requirements_when_read_then_they_pin_what_the_tests_ran_against() -> None:
     # GIVEN services/requirements.in, the source of the dependency layer's locks
-    lines = (SERVICES / "requirements.in").read_text().split()
-    pins = dict(line.split("==") for line in lines)
-    # THEN it pins exactly powertools and pydantic, at the versions installed here
+    pins = top_level_pins()
+    # THEN it pins exactly the layer's distributions, at the versions installed here
     assert set(pins) == LAYER
     for name, version in pins.items():
         assert importlib.metadata.version(name) == version
@@ -105,9 +113,7 @@ def test_given_layer_lock_when_read_then_every_distribution_is_pinned_with_hashe
     requirements = [
         line for line in lock.read_text().splitlines() if line and not line.startswith((" ", "#"))
     ]
-    top_level = dict(
-        line.split("==") for line in (SERVICES / "requirements.in").read_text().split()
-    )
+    top_level = top_level_pins()
     pinned = {}
     for line in requirements:
         name, _, rest = line.partition("==")

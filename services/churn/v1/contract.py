@@ -7,11 +7,18 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 # What this version answers, read by the program, the tooling and the runtime (a literal, so it is
-# read without importing anything); health and metadata come with every version.
+# read without importing anything); health and metadata come with every version. The example is
+# what the pre-traffic check sends a new Lambda version before it gets any traffic.
 SURFACE = {
     "service": "churn",
     "version": "v1",
-    "routes": {"POST /predict": {"request": "PredictRequest", "response": "PredictResponse"}},
+    "routes": {
+        "POST /predict": {
+            "request": "PredictRequest",
+            "response": "PredictResponse",
+            "example": {"features": [89.5, 4.0, 30.0, 1.0]},
+        }
+    },
 }
 
 Feature = Annotated[float, Field(ge=0, le=1_000_000)]

@@ -7,11 +7,26 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # What this version answers, read by the program, the tooling and the runtime (a literal, so it is
-# read without importing anything); health and metadata come with every version.
+# read without importing anything); health and metadata come with every version. The example is
+# what the pre-traffic check sends a new Lambda version before it gets any traffic.
 SURFACE = {
     "service": "churn",
     "version": "v2",
-    "routes": {"POST /predict": {"request": "PredictRequest", "response": "PredictResponse"}},
+    "routes": {
+        "POST /predict": {
+            "request": "PredictRequest",
+            "response": "PredictResponse",
+            "example": {
+                "features": {
+                    "monthly_charges": 89.5,
+                    "support_calls": 4,
+                    "days_since_last_login": 30,
+                    "tenure_months": 3,
+                    "contract": "monthly",
+                }
+            },
+        }
+    },
 }
 
 

@@ -9,9 +9,11 @@ written by `python -m mlserve generate`), which ships on its own; a test keeps t
 from __future__ import annotations
 
 import ast
+import json
 import re
 from datetime import date
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any, NamedTuple
 
 SERVICE_KEY = r"[a-z][a-z0-9-]{0,39}"
@@ -76,6 +78,19 @@ DEFAULT_MINIMUM_DEPRECATION_WINDOW_DAYS = 90  # the pack's floor, whatever a con
 
 SURFACE_MODULE = "contract.py"
 SURFACE_NAME = "SURFACE"
+LOCKS_DIR = "contracts"  # contracts/<service>/<vN>/0001.json, 0002.json, ...
+
+HOOK_CHECKS_FILE = "rollout_checks.json"  # in the hook's package: what to send, what to expect
+HOOK_PREFIX = "CodeDeployHook_"  # the prefix AWSCodeDeployRoleForLambda lets CodeDeploy invoke
+# (strategy, percent, minutes) -> CodeDeploy's predefined Lambda deployment config
+CODEDEPLOY_CONFIGS: dict[tuple[str, int | None, int | None], str] = {
+    ("allAtOnce", None, None): "CodeDeployDefault.LambdaAllAtOnce",
+    **{("canary", 10, m): f"CodeDeployDefault.LambdaCanary10Percent{m}Minutes"
+       for m in (5, 10, 15, 30)},
+    **{("linear", 10, m): f"CodeDeployDefault.LambdaLinear10PercentEvery{m}Minute"
+       + ("s" if m > 1 else "") for m in (1, 2, 3, 10)},
+}  # fmt: skip
+MAX_TRAFFIC_SHIFT_MINUTES = 2880  # 48 hours between a Lambda deployment's first and last shift
 DAY_SECONDS = 86_400
 EPOCH = date(1970, 1, 1)
 
@@ -196,10 +211,48 @@ def surface_problems(surface: Any) -> list[str]:
             problems.append(f"route {route!r} is not 'METHOD /path'")
         elif route in RESERVED_ROUTES:
             problems.append(f"route {route!r} is reserved; every version answers it already")
-        if not isinstance(models, dict) or set(models) - {"request", "response"}:
-            problems.append(f"route {route!r} must map to {{'request': ..., 'response': ...}}")
+        if not isinstance(models, dict) or set(models) - {"request", "response", "example"}:
+            problems.append(
+                f"route {route!r} must map to {{'request': ..., 'response': ...}} (and an "
+                "optional 'example' request body)"
+            )
+        elif "example" in models and not isinstance(models["example"], dict):
+            problems.append(f"route {route!r}: 'example' must be a request body (a dict)")
         elif not isinstance(models.get("response"), str) or not isinstance(
             models.get("request"), str | type(None)
         ):
             problems.append(f"route {route!r} names its models by their class names")
     return problems
+
+
+def codedeploy_application(name_prefix: str, environment: str) -> str:
+    """The stack's CodeDeploy application, e.g. `dev-mlserve-dev`; each rolled-out version's
+    deployment group is named as its function."""
+    return f"{name_prefix}mlserve-{environment}"
+
+
+def hook_function_name(name_prefix: str, environment: str) -> str:
+    """The stack's pre-traffic hook function, e.g. `CodeDeployHook_dev-mlserve-dev`."""
+    return f"{HOOK_PREFIX}{name_prefix}mlserve-{environment}"
+
+
+def upgraded_lock(lock: dict[str, Any]) -> dict[str, Any]:
+    """A lock in today's per-route form; the first locks held one `request` and one `response`,
+    the models of the default route."""
+    if "routes" in lock:
+        return lock
+    return {
+        "routes": {DEFAULT_ROUTES[0]: {"request": lock["request"], "response": lock["response"]}}
+    }
+
+
+def lock_files(project_root: Path, service: str, version: str) -> list[Path]:
+    """A version's lock files, oldest first."""
+    folder = project_root / LOCKS_DIR / service / version
+    return sorted(folder.glob("[0-9][0-9][0-9][0-9].json")) if folder.is_dir() else []
+
+
+def newest_lock(project_root: Path, service: str, version: str) -> dict[str, Any] | None:
+    """The newest lock of a version in today's form, or None when it has none."""
+    files = lock_files(project_root, service, version)
+    return upgraded_lock(json.loads(files[-1].read_text())) if files else None

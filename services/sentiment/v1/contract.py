@@ -5,11 +5,18 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 # What this version answers, read by the program, the tooling and the runtime (a literal, so it is
-# read without importing anything); health and metadata come with every version.
+# read without importing anything); health and metadata come with every version. The example is
+# what the pre-traffic check sends a new Lambda version before it gets any traffic.
 SURFACE = {
     "service": "sentiment",
     "version": "v1",
-    "routes": {"POST /predict": {"request": "PredictRequest", "response": "PredictResponse"}},
+    "routes": {
+        "POST /predict": {
+            "request": "PredictRequest",
+            "response": "PredictResponse",
+            "example": {"text": "great service, thank you"},
+        }
+    },
 }
 
 

@@ -1,5 +1,5 @@
 """API Gateway HTTP API (payload format 2.0) events as AWS hands them to a Lambda proxy
-integration: one builder for the local API, `validate` and the tests.
+integration: one builder for the local API, `validate`, the pre-traffic hook and the tests.
 
 What the format says (AWS's "Working with AWS Lambda proxy integrations for HTTP APIs"): header
 names lower-cased, a repeated header or query parameter joined with commas, cookies moved out of
