@@ -11,6 +11,7 @@ from components.ledger import deployment_facts
 from components.model_service import ModelService, ModelServiceArgs
 from components.rollout import StackRollout, StackRolloutArgs
 from components.settings import load_settings
+from components.telemetry import StackTelemetry, StackTelemetryArgs
 from components.versioned_api import VersionedApi, VersionedApiArgs
 
 # A short-lived process whose objects (pulumi_aws's ~110k after import, then every resource and
@@ -28,19 +29,20 @@ services = {
     for key, service in settings.services.items()
 }
 api = VersionedApi("api", VersionedApiArgs(settings=settings, services=services))
+functions = {
+    (key, version): function
+    for key, service in services.items()
+    for version, function in service.versions.items()
+}
 if any(version.rollout for version in settings.deployed_versions()):
     StackRollout(
         "rollout",
-        StackRolloutArgs(
-            settings=settings,
-            functions={
-                (key, version): function
-                for key, service in services.items()
-                for version, function in service.versions.items()
-            },
-            layer_arns=layers.arns,
-        ),
+        StackRolloutArgs(settings=settings, functions=functions, layer_arns=layers.arns),
     )
+telemetry = StackTelemetry(
+    "telemetry",
+    StackTelemetryArgs(settings=settings, access_log_group=api.access_logs, api_id=api.api.id),
+)
 
 pulumi.export("versions", {key: service.ledger for key, service in services.items()})
 pulumi.export("deployment", deployment_facts(settings))
@@ -53,6 +55,7 @@ pulumi.export(
     },
 )
 pulumi.export("apiUrl", api.url)
+pulumi.export("dashboards", [dashboard.dashboard_name for dashboard in telemetry.dashboards])
 pulumi.export("endpoints", api.endpoints)
 pulumi.export("consumerPolicies", api.consumer_policies)
 if api.domain_target is not None:

@@ -21,18 +21,7 @@ from components.settings import (
     VersionSettings,
 )
 from components.versioned_function import VersionedFunction
-
-ACCESS_LOG_FORMAT = {
-    "requestId": "$context.requestId",
-    "routeKey": "$context.routeKey",
-    "status": "$context.status",
-    "integrationLatency": "$context.integrationLatency",
-    "responseLatency": "$context.responseLatency",
-    "integrationError": "$context.integrationErrorMessage",
-    "sourceIp": "$context.identity.sourceIp",
-    "requestTime": "$context.requestTime",
-}
-
+from mlserve_runtime.conventions import ACCESS_LOG_FORMAT
 
 STATEMENT_ID_LIMIT = 100  # aws.lambda_.Permission statement_id: ^[0-9A-Za-z_-]{1,100}$
 
@@ -83,6 +72,8 @@ class VersionedApi(pulumi.ComponentResource):
     """Identity policies that roles in other accounts must attach, by role ARN and service."""
     domain_target: pulumi.Output[dict[str, str]] | None
     """Where the custom domain's DNS must point (regional target name and hosted zone id)."""
+    access_logs: aws.cloudwatch.LogGroup
+    """The stage's JSON access log (ACCESS_LOG_FORMAT), one line per request."""
 
     def __init__(
         self, name: str, args: VersionedApiArgs, opts: pulumi.ResourceOptions | None = None
@@ -100,9 +91,9 @@ class VersionedApi(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        access_logs = aws.cloudwatch.LogGroup(
+        self.access_logs = access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
-            name=f"/aws/apigateway/{settings.api.name}",
+            name=settings.api.access_log_group,
             retention_in_days=settings.log_retention_days,
             tags=tags,
             opts=child,

@@ -1,17 +1,24 @@
 """The version catalogue: one Markdown page per stack listing every service major and its lifecycle.
 
 Generated from the stack configs only (never from today's date), so the checked-in pages change
-exactly when a config changes; `--check` fails CI when they are stale.
+exactly when a config changes; `--check` fails CI when they are stale. `--usage STACK=REPORT`
+adds the callers of each deprecated version from a `mlserve usage --json` report (for a page
+published with the report; the checked-in pages carry none).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from components.settings import Settings, VersionSettings
-from mlserve.generated import Files, per_stack, write_or_check
+from mlserve.generated import Files, GenerationError, per_stack, write_or_check
 from mlserve.offline import PROJECT_ROOT
+from mlserve.stack_files import stack_files
 
 CATALOGUE_DIR = PROJECT_ROOT / "docs" / "versions"
 
@@ -26,8 +33,9 @@ def _served(version: VersionSettings) -> str:
     return f"version {version.pin} (pinned)"
 
 
-def render(settings: Settings) -> str:
-    """The catalogue page of one stack."""
+def render(settings: Settings, usage: Mapping[str, Any] | None = None) -> str:
+    """The catalogue page of one stack, with its deprecated versions' callers from a usage
+    report when one is given."""
     lines = [
         f"# Versions in stack `{settings.stack}` (environment `{settings.environment}`)",
         "",
@@ -63,17 +71,65 @@ def render(settings: Settings) -> str:
             lines.append(
                 f"- **{version.key}** — {version.changelog or 'no changelog'} Routes: {routes}."
             )
+        if usage is not None:
+            lines += _callers(service.versions.values(), usage.get(service.key) or {})
     return "\n".join(lines) + "\n"
+
+
+def _callers(versions: Any, usage: Mapping[str, Any], top: int = 10) -> list[str]:
+    lines = []
+    for version in versions:
+        if version.status != "deprecated":
+            continue
+        callers = (usage.get(version.key) or {}).get("callers") or {}
+        count = len(callers) or "none"
+        lines += ["", f"Callers of **{version.key}** at the last usage report "
+                  f"(sunset {version.sunset_on}): {count}"]  # fmt: skip
+        if callers:
+            lines += [""] + [f"- `{caller}`: {count} request(s)"
+                             for caller, count in list(callers.items())[:top]]  # fmt: skip
+            if len(callers) > top:
+                lines.append(f"- and {len(callers) - top} more")
+    return lines
 
 
 def main(argv: Sequence[str]) -> int:
     """Write docs/versions/<stack>.md for every stack, or with --check fail if one is stale."""
     parser = argparse.ArgumentParser(prog="mlserve catalogue", description=main.__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a page is out of date")
+    parser.add_argument(
+        "--usage", action="append", default=[], metavar="STACK=REPORT", type=_usage_argument,
+        help="a stack's `mlserve usage --json` report: its page lists deprecated versions' callers",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    return write_or_check(files, "catalogue", args.check)
+    return write_or_check(functools.partial(files, dict(args.usage)), "catalogue", args.check)
 
 
-def files() -> Files:
-    """The catalogue page of every stack."""
-    return per_stack(CATALOGUE_DIR, ".md", render)
+def _usage_argument(text: str) -> tuple[str, Path]:
+    stack, _, report = text.partition("=")
+    if not stack or not report:
+        raise argparse.ArgumentTypeError(f"{text!r} is not STACK=REPORT, e.g. prod=usage.json")
+    return stack, Path(report)
+
+
+def files(usage: Mapping[str, Path] | None = None) -> Files:
+    """The catalogue page of every stack, with the callers of the stacks given a report."""
+    unknown = sorted(set(usage or {}) - set(stack_files()))
+    if unknown:
+        raise GenerationError(f"--usage names no stack file: {', '.join(unknown)}")
+    reports = {stack: _report(stack, path) for stack, path in (usage or {}).items()}
+    return per_stack(CATALOGUE_DIR, ".md", lambda s: render(s, reports.get(s.stack)))
+
+
+def _report(stack: str, path: Path) -> Mapping[str, Any]:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        problem = f"--usage {stack}={path}: not a readable JSON report ({error})"
+        raise GenerationError(problem) from None
+    if not isinstance(report, dict) or not all(isinstance(v, dict) for v in report.values()):
+        raise GenerationError(
+            f"--usage {stack}={path}: not a `mlserve usage --json` report "
+            "({service: {version: {requests, callers}}})"
+        )
+    return report

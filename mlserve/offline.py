@@ -215,6 +215,8 @@ class AwsMocks(Mocks):
                 "userId": "AIDAMOCK",
             }
             return identity, []
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": REGION, "name": REGION, "id": REGION}, []
         return {}, []
 
 

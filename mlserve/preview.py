@@ -22,6 +22,7 @@ from typing import Any
 from pulumi.output import Unknown
 
 from components.settings import ConfigError
+from components.telemetry import callers_rule_name, sunset_alarm_name
 from mlserve.analyzer import PolicyConfigError, PolicyPackError, Violation, analyze_run
 from mlserve.ledger import looks_like_stack_output, policy_config
 from mlserve.offline import Deployed, ProgramRun, deployed_from_ledger, run_program
@@ -33,6 +34,9 @@ ALIAS = "aws:lambda/alias:Alias"
 ROUTE = "aws:apigatewayv2/route:Route"
 GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
 CONFIG = "aws:codedeploy/deploymentConfig:DeploymentConfig"
+INSIGHT_RULE = "aws:cloudwatch/contributorInsightRule:ContributorInsightRule"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 UNDECIDED = "can't run policy"  # how pulumi-policy words a rule that met unknown values
 
 
@@ -69,14 +73,32 @@ def plan_lines(run: ProgramRun, ledger: Mapping[str, Any] | None = None) -> list
             group = groups.get(function.inputs["name"]) if function is not None else None
             if group is not None and alias is not None:
                 lines.append(_rollout_line(run, group, alias, first=ledger is None))
+            if function is not None and alias is not None:
+                lines += _callers_lines(run, f"{function.inputs['name']}:{alias.inputs['name']}")
             if ledger is not None:
                 changes = _changes(entry, old, function, alias, routes[f"{service}/{key}"])
                 lines.append(f"         changes: {', '.join(changes) or 'none'}")
+    dashboards = [d.inputs["dashboardName"] for d in run.of_type(DASHBOARD)]
+    if dashboards:
+        lines.append(f"  dashboards: {', '.join(dashboards)}")
     counts = Counter(r.type for r in run.registrations)
     lines.append(f"  {len(run.registrations)} resources: " + ", ".join(
         f"{count} {kind.rsplit(':', 1)[-1]}" for kind, count in sorted(counts.items())
     ))  # fmt: skip
     return lines
+
+
+def _callers_lines(run: ProgramRun, resource: str) -> list[str]:
+    """Where a deprecated version's callers show (its Contributor Insights rule) and the alarm on
+    its answers after the sunset."""
+    rules = [r.inputs["ruleName"] for r in run.of_type(INSIGHT_RULE)
+             if r.inputs.get("ruleName") == callers_rule_name(resource)]  # fmt: skip
+    alarms = [a.inputs["name"] for a in run.of_type(ALARM)
+              if a.inputs.get("name") == sunset_alarm_name(resource)]  # fmt: skip
+    if not rules and not alarms:
+        return []
+    rule, alarm = ", ".join(rules) or "none", ", ".join(alarms) or "none"
+    return [f"         callers: rule {rule}; alarm {alarm} on 410 answers after the sunset"]
 
 
 def _rollout_line(run: ProgramRun, group: Any, alias: Any, *, first: bool) -> str:

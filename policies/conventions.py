@@ -92,6 +92,37 @@ CODEDEPLOY_CONFIGS: dict[tuple[str, int | None, int | None], str] = {
 }  # fmt: skip
 MAX_TRAFFIC_SHIFT_MINUTES = 2880  # 48 hours between a Lambda deployment's first and last shift
 DAY_SECONDS = 86_400
+
+# The stage's JSON access log, one object per request. API Gateway writes "-" for an empty
+# variable (the identity of an unsigned call). `mlserve usage` reads these names, and still reads
+# lines from before the caller fields existed.
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "requestTimeEpoch": "$context.requestTimeEpoch",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "status": "$context.status",
+    "integrationLatency": "$context.integrationLatency",
+    "responseLatency": "$context.responseLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "sourceIp": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "userArn": "$context.identity.userArn",
+    "caller": "$context.identity.caller",
+    "accountId": "$context.identity.accountId",
+}
+ACCESS_LOG_FORMAT_LIMIT = 3 * 1024  # bytes of a stage's access-log format
+ACCESS_LOG_EMPTY = "-"
+CALLER_KEYS = ("userArn", "userAgent")  # who calls: the signed principal, else the user agent
+
+# The runtime's EMF metric, one line per request; its dimensions stay low-cardinality.
+METRIC_REQUESTS = "Requests"
+METRIC_DIMENSIONS = ("service", "version", "lifecycle", "outcome")
+OUTCOMES = {200: "ok", 400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
+            410: "gone"}  # fmt: skip
+CLIENT_ERROR, SERVER_ERROR = "client_error", "error"  # any other 4xx, any 5xx
+ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 EPOCH = date(1970, 1, 1)
 
 
@@ -256,3 +287,26 @@ def newest_lock(project_root: Path, service: str, version: str) -> dict[str, Any
     """The newest lock of a version in today's form, or None when it has none."""
     files = lock_files(project_root, service, version)
     return upgraded_lock(json.loads(files[-1].read_text())) if files else None
+
+
+def outcome(status: int) -> str:
+    """The `outcome` dimension of an HTTP status."""
+    return OUTCOMES.get(status, SERVER_ERROR if status >= 500 else CLIENT_ERROR)
+
+
+def metrics_namespace(name_prefix: str, environment: str) -> str:
+    """The CloudWatch namespace of a stack's runtime metrics, e.g. `mlserve/prod`."""
+    return f"{name_prefix}mlserve/{environment}"
+
+
+def caller_of(entry: dict[str, Any]) -> str | None:
+    """Who made a request, from its access-log object: the signed IAM principal (an assumed
+    role's session left out, so one role is one caller), else the user agent; None when the
+    line names neither (an unsigned call without a user agent, or a line from an older format)."""
+    for key in CALLER_KEYS:
+        value = entry.get(key)
+        if isinstance(value, str) and value and value != ACCESS_LOG_EMPTY:
+            if key == "userArn" and ":assumed-role/" in value:
+                return value.rsplit("/", 1)[0]
+            return value
+    return None

@@ -3,6 +3,8 @@ logs)."""
 
 from __future__ import annotations
 
+import json
+
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -10,8 +12,11 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
+from conventions import ACCESS_LOG_FORMAT, ACCESS_LOG_FORMAT_LIMIT, CALLER_KEYS
 from properties import Unknown, guarded, lookup, text, unknown
 from resources import FUNCTION, LOG_GROUP, STAGE
+
+NEEDED_FIELDS = ("routeKey", "status", "requestTimeEpoch", *CALLER_KEYS)
 
 
 def lambda_tracing_active_validator(
@@ -65,6 +70,31 @@ def api_stage_access_logging_validator(
             "destination log group and a JSON format",
             None,
         )
+        return
+    if isinstance(log_format, str):
+        problem = _format_problem(log_format)
+        if problem:
+            report_violation(
+                f"stage {args.name!r}'s access log cannot tell who calls which version: {problem}"
+                "; `mlserve usage` and the deprecated versions' callers rules read it",
+                None,
+            )
+
+
+def _format_problem(log_format: str) -> str | None:
+    """What keeps an access-log format from naming each request's route, status and caller."""
+    if len(log_format.encode()) > ACCESS_LOG_FORMAT_LIMIT:
+        return f"its format is over API Gateway's {ACCESS_LOG_FORMAT_LIMIT} bytes"
+    try:
+        fields = json.loads(log_format)
+    except ValueError:
+        return "its format is not JSON"
+    if not isinstance(fields, dict):
+        return "its format is not a JSON object"
+    missing = [key for key in NEEDED_FIELDS if fields.get(key) != ACCESS_LOG_FORMAT[key]]
+    if missing:
+        return f"its format lacks {', '.join(missing)} (see ACCESS_LOG_FORMAT)"
+    return None
 
 
 lambda_tracing_active = ResourceValidationPolicy(
@@ -89,11 +119,14 @@ log_groups_retention_set = ResourceValidationPolicy(
 
 api_stage_access_logging = ResourceValidationPolicy(
     name="api-stage-access-logging",
-    description="Requires access logging (destination and format) on every API Gateway stage.",
+    description=(
+        "Requires access logging on every API Gateway stage, in a JSON format that names each "
+        "request's route, status, time and caller."
+    ),
     validate=guarded(api_stage_access_logging_validator),
     enforcement_level=EnforcementLevel.ADVISORY,
     remediation_steps=(
-        "Set access_log_settings={'destination_arn': <log group arn>, 'format': <JSON format>} "
-        "on the stage (VersionedApi does)."
+        "Set access_log_settings={'destination_arn': <log group arn>, 'format': "
+        "json.dumps(ACCESS_LOG_FORMAT)} on the stage (VersionedApi does)."
     ),
 )

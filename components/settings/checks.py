@@ -32,6 +32,9 @@ EntryCheck = Callable[[Any, KeyPath, ValidationInfo], None]
 ROLE_NAME_LIMIT = 64  # IAM role names, Pulumi's random suffix included
 AUTONAME_SUFFIX = 8  # pulumi-aws auto-names a role `<logical name>-<7 random characters>`
 MAX_INTEGRATIONS = 300  # HTTP API quota: integrations per API (fixed)
+# Each deprecated version has a metric filter on the stage's access log (100 per log group,
+# fixed) and a Contributor Insights rule (100 per account and region, raisable).
+MAX_DEPRECATED_VERSIONS = 100
 INTEGRATION_TIMEOUT_SECONDS = 30  # HTTP API's maximum integration timeout
 ENVIRONMENT_LIMIT = 4096  # bytes of all of a function's variable names and values (Lambda)
 RUNTIME_NOTICE_DAYS = 180
@@ -411,4 +414,12 @@ def _quotas(settings: Settings, problems: Problems) -> None:
             f"quotas are {quota} routes (mlserve:api.routeQuota, raise it only after AWS raised it "
             f"for this API) and {MAX_INTEGRATIONS} integrations (fixed). Retire old versions or "
             "split services across stacks",
+        )
+    deprecated = [v for v in deployed if v.status == "deprecated"]
+    if len(deprecated) > MAX_DEPRECATED_VERSIONS:
+        problems.add(
+            ("services",),
+            f"{len(deprecated)} versions are deprecated; a stack counts the callers of at most "
+            f"{MAX_DEPRECATED_VERSIONS} (a metric filter each on the access log, whose quota is "
+            "100, and a Contributor Insights rule each). Retire versions past their sunset",
         )

@@ -37,6 +37,7 @@ from mlserve_runtime.conventions import (
     ENV_DOCS_URL,
     ENV_ENVIRONMENT,
     ENV_LIFECYCLE,
+    ENV_METRICS_NAMESPACE,
     ENV_SERVICE,
     ENV_SUCCESSOR_PATH,
     ENV_SUNSET_ON,
@@ -56,6 +57,7 @@ from mlserve_runtime.conventions import (
     base_path,
     function_name,
     logical_name,
+    metrics_namespace,
     newest_lock,
 )
 
@@ -426,6 +428,7 @@ class VersionSettings(Model):
             ENV_ENVIRONMENT: stack.environment,
             ENV_LIFECYCLE: self.status,
             "POWERTOOLS_SERVICE_NAME": self.service,
+            ENV_METRICS_NAMESPACE: metrics_namespace(stack.name_prefix, stack.environment),
         }
         if self.deprecated_on is not None:
             variables[ENV_DEPRECATED_ON] = self.deprecated_on.isoformat()
@@ -606,6 +609,11 @@ class ApiSettings(Model):
     def name(self) -> str:
         """The API's name, `<prefix>mlserve-<environment>`."""
         return self._name
+
+    @property
+    def access_log_group(self) -> str:
+        """The stage's access-log group, `/aws/apigateway/<api name>`."""
+        return f"/aws/apigateway/{self._name}"
 
     @property
     def domain_name(self) -> str | None:

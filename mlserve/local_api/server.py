@@ -1,12 +1,15 @@
 """The local API: a stack's versions served on localhost the way API Gateway would, like
 `sam local start-api`.
 
-`python -m mlserve serve --stack dev --port 8080 [--host 127.0.0.1] [--today YYYY-MM-DD]` serves
+`python -m mlserve serve --stack dev --port 8080 [--host 127.0.0.1] [--today YYYY-MM-DD]
+[--access-log FILE]` serves
 every non-retired version's routes (the configured ones plus the reserved `GET /health` and
 `GET /metadata`) under `/<service>/v<N>`. Each HTTP request becomes an HTTP API payload 2.0 event
 and goes to that version's handler; the handler's result goes back the way API Gateway maps a
 payload 2.0 response. Unknown routes get `404 {"message":"Not Found"}`, a handler that raises or
 dies gets `500 {"message":"Internal Server Error"}` with the trace logged, and the server goes on.
+With `--access-log`, each request appends one line in the stage's access-log format
+(`ACCESS_LOG_FORMAT`), which `python -m mlserve usage --access-log FILE` reads.
 
 Each version runs in its own worker process (`worker_process.py`), as SAM runs a container
 per function: versions share module names (`app`, `contract`, ...) and each needs its own
@@ -31,9 +34,11 @@ import base64
 import binascii
 import json
 import logging
+import re
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -51,11 +56,23 @@ from mlserve.local_api.workers import (
     invocation_context,
     version_worker,
 )
+from mlserve_runtime.conventions import ACCESS_LOG_EMPTY, ACCESS_LOG_FORMAT
 from mlserve_runtime.gateway_events import http_api_event
 
 log = logging.getLogger("mlserve.local_api")
 
 HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})  # set by the gateway
+CONTEXT_VARIABLE = re.compile(r"\$context\.[A-Za-z.]+")
+
+
+def access_log_line(variables: dict[str, str]) -> str:
+    """One access-log line as API Gateway writes it: each `$context.x` of the stage's format
+    replaced by its value (JSON-escaped), `-` when the request has none."""
+
+    def value(match: re.Match[str]) -> str:
+        return json.dumps(variables.get(match.group(0), ACCESS_LOG_EMPTY))[1:-1]
+
+    return CONTEXT_VARIABLE.sub(value, json.dumps(ACCESS_LOG_FORMAT))
 
 
 @dataclass(frozen=True)
@@ -188,8 +205,11 @@ class LocalApi:
         region: str = DEFAULT_REGION,
         runtime_path: Path | None = None,
         python: str = sys.executable,
+        access_log: Path | None = None,
     ) -> None:
         self.settings = settings
+        self.access_log = access_log
+        self._log_lock = threading.Lock()
         self.host = host
         self.requested_port = port
         self.clock_offset = clock_offset
@@ -260,12 +280,33 @@ class LocalApi:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
-        """Route one request to its version's worker and map the result back."""
+        """Answer one request, and log it when the API keeps an access log."""
         request_id = base64.b64encode(uuid.uuid4().bytes[:12]).decode("ascii")
+        now, started = self.now(), time.perf_counter()
         route = self.routes.get((request.method, request.path))
+        response = self._answer(request, route, request_id, now)
+        if self.access_log is not None:
+            variables = {
+                "$context.requestId": request_id,
+                "$context.requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "$context.requestTimeEpoch": str(int(now.timestamp() * 1000)),
+                "$context.routeKey": route.route_key if route else ACCESS_LOG_EMPTY,
+                "$context.path": request.path,
+                "$context.status": str(response.status_code),
+                "$context.responseLatency": str(round((time.perf_counter() - started) * 1000)),
+                "$context.identity.sourceIp": request.remote_addr or ACCESS_LOG_EMPTY,
+                "$context.identity.userAgent": request.headers.get("User-Agent", ACCESS_LOG_EMPTY),
+            }  # no identity of a signed caller: IAM is not enforced locally
+            with self._log_lock, self.access_log.open("a", encoding="utf-8") as log_file:
+                log_file.write(access_log_line(variables) + "\n")
+        return response
+
+    def _answer(
+        self, request: Request, route: LocalRoute | None, request_id: str, now: datetime
+    ) -> Response:
+        """Route one request to its version's worker and map the result back."""
         if route is None:
             return gateway_error(404, "Not Found", request_id)
-        now = self.now()
         event = build_event(request, route.route_key, now=now, request_id=request_id)
         version = route.version
         worker = self.workers[version.logical_name]
@@ -325,6 +366,10 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--today", type=date.fromisoformat, help="pretend today is YYYY-MM-DD (moves the clock)"
     )
+    parser.add_argument(
+        "--access-log", type=Path, metavar="FILE",
+        help="append each request to FILE in the stage's access-log format (for `mlserve usage`)",
+    )  # fmt: skip
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from mlserve.stack_files import stack_files, stack_settings
@@ -343,6 +388,7 @@ def main(argv: Sequence[str]) -> int:
         port=args.port,
         clock_offset=_today_offset(args.today),
         region=_region(args.stack),
+        access_log=args.access_log,
     )
     stopping = threading.Event()
     if threading.current_thread() is threading.main_thread():

@@ -8,8 +8,10 @@ import json
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+import mlserve_client
 import pytest
 from mlserve_client import (
     AsyncClient,
@@ -27,6 +29,7 @@ from mlserve_client.sentiment import v2 as sentiment_v2
 from components.settings import decode_engine_config, parse_settings
 from mlserve.local_api import LocalApi
 from mlserve.offline import PROJECT_ROOT
+from mlserve.ops import usage
 from mlserve.stack_files import stack_config, stack_settings
 from tests.support.stacks import edited
 
@@ -321,3 +324,31 @@ def test_given_async_client_when_gone_or_invalid_then_same_errors(
     invalid, gone = asyncio.run(calls())
     assert isinstance(invalid, InvalidRequestError) and invalid.fields == ["text"]
     assert isinstance(gone, VersionGoneError) and gone.successor == "/churn/v2"
+
+
+def test_given_apps_calling_through_the_client_when_usage_reported_then_each_app_is_a_caller(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the dev stack served with an access log in the stage's format, and two apps
+    log = tmp_path / "access.log"
+    settings = stack_settings("dev", today=TODAY)
+    deprecated = [v for v in settings.deployed_versions() if v.status == "deprecated"]
+    assert deprecated, "the dev stack deprecates a version"
+    with LocalApi(settings, access_log=log) as local:
+        local.set_today(TODAY)
+        with Client(local.url, timeout=30, app="billing") as billing, Client(
+            local.url, timeout=30, app="crm"
+        ) as crm, warnings.catch_warnings():  # fmt: skip
+            warnings.simplefilter("ignore", MlserveDeprecationWarning)
+            for _ in range(2):
+                billing.churn.v1.predict(CUSTOMER_V1)
+            crm.churn.v1.health()
+            crm.churn.v2.predict(CUSTOMER_V2)
+    # WHEN the usage report reads that log
+    code = usage.main(["--stack", "dev", "--access-log", str(log), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    # THEN each app is a caller of the versions it called, by its user agent
+    assert code == 0
+    agent = f"mlserve-client/{mlserve_client.__version__} app/"
+    assert report["churn"]["v1"]["callers"] == {f"{agent}billing": 2, f"{agent}crm": 1}
+    assert report["churn"]["v2"] == {"requests": 1, "callers": {f"{agent}crm": 1}}

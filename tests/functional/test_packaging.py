@@ -4,6 +4,7 @@ user can read it, it carries nothing of the stack, and it answers from the regis
 from __future__ import annotations
 
 import ast
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from components.packaging import package_files
 from mlserve.local_api import lambda_environment
 from mlserve.offline import ProgramRun, run_program
 from mlserve.stack_files import stack_config, stack_files, stack_settings
+from mlserve_runtime.conventions import metrics_namespace, outcome
 from tests.support.events import http_api_event, response_json
 from tests.support.lambda_sandbox import (
     host_layer,
@@ -164,7 +166,7 @@ def test_given_package_when_listed_then_it_holds_the_code_folder_and_runtime_onl
 
 
 @pytest.mark.parametrize(("stack", "function_name"), DEPLOYED)
-def test_given_registered_package_when_lambda_runs_it_unprivileged_then_health_answers(
+def test_given_registered_package_when_lambda_runs_it_unprivileged_then_it_answers_and_counts(
     stack: str, function_name: str, runs: dict[str, ProgramRun]
 ) -> None:
     # GIVEN the exact zip, handler and environment the program registers for the version
@@ -173,14 +175,16 @@ def test_given_registered_package_when_lambda_runs_it_unprivileged_then_health_a
     function = registered_function(runs[stack], function_name)
     environment = {**lambda_environment(settings, version), **plain_variables(function)}
     layer = host_layer(version.runtime, version.architecture)
+    route = version.all_routes[0]
     # WHEN Lambda extracts it with its modes and calls the handler as another user than root
     with lambda_sandbox(
         package_of(function), layer, function.inputs["handler"], environment
     ) as sandbox:
-        health, metadata = sandbox.invoke(
+        health, metadata, unknown = sandbox.invoke(
             [
                 http_api_event("GET", f"{version.base_path}/health"),
                 http_api_event("GET", f"{version.base_path}/metadata"),
+                http_api_event(route.method, f"{version.base_path}/no-such-route"),
             ]
         )
     # THEN the version answers as itself, with the lifecycle of its stack
@@ -193,6 +197,43 @@ def test_given_registered_package_when_lambda_runs_it_unprivileged_then_health_a
     }
     assert metadata["statusCode"] == 200, metadata
     assert response_json(metadata)["contract_hash"].startswith("sha256:")
+    # AND each request left one EMF line in the log, counted by version, lifecycle and outcome
+    expected = [
+        {"service": version.service, "version": version.key, "lifecycle": version.status,
+         "outcome": outcome(answer["statusCode"])}
+        for answer in (health, metadata, unknown)
+    ]  # fmt: skip
+    assert [line["dimensions"] for line in emf_lines(sandbox.log)] == expected
+    assert {line["namespace"] for line in emf_lines(sandbox.log)} == {
+        metrics_namespace(settings.name_prefix, settings.environment)
+    }
+
+
+def emf_lines(log: str) -> list[dict[str, Any]]:
+    """The EMF metric lines of a log, read as CloudWatch reads them: the `_aws` metadata names
+    the namespace, the metric and the dimension set, whose values are top-level members."""
+    found = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or "_aws" not in entry:
+            continue
+        (directive,) = entry["_aws"]["CloudWatchMetrics"]
+        (dimension_set,) = directive["Dimensions"]
+        (metric,) = directive["Metrics"]
+        value = entry[metric["Name"]]  # EMF takes a number or a list of them
+        assert (value if isinstance(value, list) else [value]) == [1], entry
+        assert metric["Unit"] == "Count", entry
+        found.append(
+            {
+                "namespace": directive["Namespace"],
+                "metric": metric["Name"],
+                "dimensions": {name: entry[name] for name in dimension_set},
+            }
+        )
+    return found
 
 
 def test_given_zip_without_modes_when_lambda_runs_it_then_the_import_fails(

@@ -23,6 +23,7 @@ from mlserve.analyzer import (
     to_struct,
 )
 from mlserve.ledger import policy_config
+from mlserve_runtime.conventions import ACCESS_LOG_FORMAT
 
 SERVICES = {
     "churn": {
@@ -147,7 +148,8 @@ def good_stack() -> dict[str, analyzer_pb2.AnalyzerResource]:
     }
     resources["stage"] = message(
         "aws:apigatewayv2/stage:Stage", "stage",
-        {"accessLogSettings": {"destinationArn": "arn:aws:logs:x", "format": "{}"}},
+        {"accessLogSettings": {"destinationArn": "arn:aws:logs:x",
+                               "format": json.dumps(ACCESS_LOG_FORMAT)}},
         links={"accessLogSettings": resources["logs"]},
     )  # fmt: skip
     for version, lifecycle in (("v1", "deprecated"), ("v2", "active")):

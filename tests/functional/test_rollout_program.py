@@ -27,7 +27,7 @@ ALIAS = "aws:lambda/alias:Alias"
 FUNCTION = "aws:lambda/function:Function"
 COMMAND = "command:local:Command"
 POLICY = "aws:iam/rolePolicy:RolePolicy"
-ROLLOUT_TYPES = (GROUP, CONFIG, ALARM, COMMAND, "aws:codedeploy/application:Application")
+ROLLOUT_TYPES = (GROUP, CONFIG, COMMAND, "aws:codedeploy/application:Application")
 STACK = "prod"
 
 
@@ -60,6 +60,7 @@ def test_given_no_rollout_when_run_then_no_codedeploy_and_aliases_owned_by_the_e
     prod_run: ProgramRun,
 ) -> None:
     assert all(not prod_run.of_type(type_) for type_ in ROLLOUT_TYPES)
+    assert not [a for a in inputs(prod_run, ALARM) if "-rollout-" in a["name"]]
     assert all(alias.ignore_changes == () for alias in prod_run.of_type(ALIAS))
 
 
@@ -115,7 +116,7 @@ def test_given_rollout_when_run_then_group_config_alarms_hook_and_start_are_wire
         }  # fmt: skip
         assert group["deploymentConfigName"] == config["deploymentConfigName"]
     # AND alarms on the new version (ExecutedVersion = the newest published), at most 10
-    alarms = inputs(result, ALARM)
+    alarms = [a for a in inputs(result, ALARM) if "-rollout-" in a["name"]]  # not the sunset's
     assert 1 <= len(alarms) <= 10
     assert sorted(group["alarmConfiguration"]["alarms"]) == sorted(a["name"] for a in alarms)
     newest = next(r for r in result.of_type(FUNCTION)

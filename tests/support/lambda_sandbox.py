@@ -152,6 +152,8 @@ class Sandbox:
     opt: Path
     handler: str
     environment: dict[str, str]
+    log: str = ""
+    """What the last invoke's handler printed (its CloudWatch log stream in Lambda)."""
 
     def invoke(self, events: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Each event through the handler in one execution environment, as the unprivileged
@@ -168,6 +170,7 @@ class Sandbox:
         )  # fmt: skip
         if result.returncode != 0:
             raise AssertionError(f"the handler failed in the sandbox:\n{result.stderr[-4000:]}")
+        self.log = result.stderr
         return [json.loads(line) for line in result.stdout.splitlines()]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,7 +14,12 @@ from tests.support.pack import FUNCTION, UNKNOWN, check, pack_module, resource_a
 observability = pack_module("observability")
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 STAGE = "aws:apigatewayv2/stage:Stage"
-LOGS = {"destinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:x", "format": "{}"}
+conventions = pack_module("conventions")
+LOGS = {
+    "destinationArn": "arn:aws:logs:us-east-1:123456789012:log-group:x",
+    "format": json.dumps(conventions.ACCESS_LOG_FORMAT),
+}
+WITHOUT_CALLER = {k: v for k, v in conventions.ACCESS_LOG_FORMAT.items() if k != "userArn"}
 
 
 def test_given_observability_policies_then_all_are_advisory() -> None:
@@ -53,6 +59,30 @@ def test_given_observable_resource_when_checked_then_passes(
         ("log_groups_retention_set", LOG_GROUP, {"retentionInDays": 0}, "keeps logs forever"),
         ("api_stage_access_logging", STAGE, {}, "writes no access logs"),
         ("api_stage_access_logging", STAGE, {"accessLogSettings": {"format": "{}"}}, "no access"),
+        (
+            "api_stage_access_logging",
+            STAGE,
+            {"accessLogSettings": {**LOGS, "format": "{}"}},
+            "lacks routeKey, status, requestTimeEpoch, userArn, userAgent",
+        ),
+        (
+            "api_stage_access_logging",
+            STAGE,
+            {"accessLogSettings": {**LOGS, "format": json.dumps(WITHOUT_CALLER)}},
+            "lacks userArn",
+        ),
+        (
+            "api_stage_access_logging",
+            STAGE,
+            {"accessLogSettings": {**LOGS, "format": "$context.requestId"}},
+            "not JSON",
+        ),
+        (
+            "api_stage_access_logging",
+            STAGE,
+            {"accessLogSettings": {**LOGS, "format": json.dumps({"x": "y" * 4000})}},
+            "over",
+        ),
     ],
 )
 def test_given_unobservable_resource_when_checked_then_violation(

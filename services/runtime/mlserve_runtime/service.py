@@ -13,16 +13,21 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ValidationError
 
 from mlserve_runtime.artifacts import ModelCard, contract_hash, surface_models
 from mlserve_runtime.conventions import (
+    ENV_METRICS_NAMESPACE,
     ENV_SERVICE,
     ENV_VERSION,
     HEALTH_ROUTE,
     METADATA_ROUTE,
+    METRIC_DIMENSIONS,
+    METRIC_REQUESTS,
     PROBLEM_INVALID_REQUEST,
     base_path,
+    outcome,
     surface_problems,
 )
 from mlserve_runtime.lifecycle import DeploymentError, Handler, read_lifecycle, versioned
@@ -35,8 +40,6 @@ MAX_BODY_BYTES = 64 * 1024
 # unknown keys never makes the answer larger than the question.
 MAX_PROBLEM_BYTES = 16 * 1024
 JSON = "application/json"
-OUTCOMES = {200: "ok", 400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
-            410: "gone"}  # fmt: skip
 
 
 class InvalidRequestError(Exception):
@@ -281,6 +284,7 @@ def serve(
     app.exception_handler(Exception)(unexpected)
 
     inner = versioned(app.resolve, env)
+    namespace = env.get(ENV_METRICS_NAMESPACE)
     cold = [True]
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -299,6 +303,8 @@ def serve(
                 log.exception("unhandled error outside the routes")
                 response = problem_response(500, "Internal Server Error", "The error was logged.")
         status = response.get("statusCode", 200)
+        if namespace:
+            _count_request(namespace, service, version, lifecycle.status, outcome(status))
         log.info(
             "request",
             extra={
@@ -309,7 +315,7 @@ def serve(
                 "path": event.get("rawPath"),
                 "status": status,
                 "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                "outcome": OUTCOMES.get(status, "error" if status >= 500 else "client_error"),
+                "outcome": outcome(status),
                 "cold_start": cold[0],
             },
         )
@@ -317,6 +323,17 @@ def serve(
         return response
 
     return handler
+
+
+def _count_request(namespace: str, service: str, version: str, lifecycle: str, result: str) -> None:
+    """One EMF line on stdout: a request of this version, by lifecycle and outcome."""
+    values = (service, version, lifecycle, result)
+    dimensions = dict(zip(METRIC_DIMENSIONS, values, strict=True))
+    with single_metric(
+        name=METRIC_REQUESTS, unit=MetricUnit.Count, value=1, namespace=namespace,
+        default_dimensions=dimensions,
+    ):  # fmt: skip
+        pass
 
 
 def _problem(
