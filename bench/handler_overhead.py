@@ -16,6 +16,10 @@ calls that alternate order; bare is the version's real handler loaded with an ac
 (its inner lifecycle is then a no-op) and env makes it active or deprecated. The trivial row wraps
 a handler that returns a fixed response, to show the wrapper's own cost without the app's noise.
 
+(c) Per request, target: the EMF metric line (one `Requests` line per request, powertools
+`single_metric`) adds < 5% or < 50 us. Each real handler loaded with its function environment
+vs loaded without POWERTOOLS_METRICS_NAMESPACE (no line), same event, same pairing as (b).
+
 Run: .venv/bin/python bench/handler_overhead.py [--imports 7] [--blocks 25] [--calls 200]
 """
 
@@ -43,6 +47,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "services" / "runtime")]
 
 from components.packaging import layer_directory, package_files  # noqa: E402
 from mlserve.stack_files import stack_settings  # noqa: E402
+from mlserve_runtime.conventions import ENV_METRICS_NAMESPACE  # noqa: E402
 from mlserve_runtime.lifecycle import versioned  # noqa: E402
 from tests.support.events import http_api_event, load_handler  # noqa: E402
 
@@ -313,8 +318,33 @@ def measure_requests(blocks: int, calls: int) -> None:
         )
 
 
+def measure_metrics(blocks: int, calls: int) -> None:
+    """(c): each real handler with its EMF line per request vs without."""
+    settings = stack_settings(STACK)
+    rows: list[tuple[str, Overhead]] = []
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        for version in settings.deployed_versions():
+            counted = environments(version.variables, version.service)["active"]
+            uncounted = {k: v for k, v in counted.items() if k != ENV_METRICS_NAMESPACE}
+            assert ENV_METRICS_NAMESPACE in counted, "the function environment names a namespace"
+            bare = load_handler(version.service, version.key, uncounted).handler
+            measured = load_handler(version.service, version.key, counted).handler
+            path = f"/{version.service}/{version.key}/predict"
+            event = http_api_event("POST", path, json_body=BODIES[(version.service, version.key)])
+            rows.append((f"{version.service}/{version.key} predict",
+                         compare(bare, measured, event, blocks, calls)))  # fmt: skip
+    print(f"\n(c) EMF metric line per request, {blocks} blocks of {calls} calls, paired medians")
+    print(f"{'handler':<22} {'no EMF us':>10} {'EMF us':>8} {'extra us':>9} {'extra':>7}")
+    for label, result in rows:
+        print(
+            f"{label:<22} {result.bare_us:>10.1f} {result.wrapped_us:>8.1f} "
+            f"{result.extra_us:>+9.2f} {result.extra_percent:>+6.1f}%  "
+            f"{'target met' if result.met else 'target missed'} (< 5% or < 50 us)"
+        )
+
+
 def main() -> None:
-    """Measure and print both tables."""
+    """Measure and print the three tables."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--imports", type=int, default=7, help="fresh processes per module")
     parser.add_argument("--blocks", type=int, default=25)
@@ -322,6 +352,7 @@ def main() -> None:
     args = parser.parse_args()
     measure_imports(args.imports)
     measure_requests(args.blocks, args.calls)
+    measure_metrics(args.blocks, args.calls)
 
 
 if __name__ == "__main__":

@@ -82,9 +82,9 @@ def _callers(versions: Any, usage: Mapping[str, Any], top: int = 10) -> list[str
         if version.status != "deprecated":
             continue
         callers = (usage.get(version.key) or {}).get("callers") or {}
-        count = len(callers) or "none"
+        how_many = len(callers) or "none"
         lines += ["", f"Callers of **{version.key}** at the last usage report "
-                  f"(sunset {version.sunset_on}): {count}"]  # fmt: skip
+                  f"(sunset {version.sunset_on}): {how_many}"]  # fmt: skip
         if callers:
             lines += [""] + [f"- `{caller}`: {count} request(s)"
                              for caller, count in list(callers.items())[:top]]  # fmt: skip

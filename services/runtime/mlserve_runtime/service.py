@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from mlserve_runtime.artifacts import ModelCard, contract_hash, surface_models
@@ -285,6 +285,7 @@ def serve(
 
     inner = versioned(app.resolve, env)
     namespace = env.get(ENV_METRICS_NAMESPACE)
+    count_request = _request_counter(namespace, service) if namespace else None
     cold = [True]
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -303,8 +304,8 @@ def serve(
                 log.exception("unhandled error outside the routes")
                 response = problem_response(500, "Internal Server Error", "The error was logged.")
         status = response.get("statusCode", 200)
-        if namespace:
-            _count_request(namespace, service, version, lifecycle.status, outcome(status))
+        if count_request is not None:
+            count_request(version, lifecycle.status, outcome(status))
         log.info(
             "request",
             extra={
@@ -325,15 +326,21 @@ def serve(
     return handler
 
 
-def _count_request(namespace: str, service: str, version: str, lifecycle: str, result: str) -> None:
-    """One EMF line on stdout: a request of this version, by lifecycle and outcome."""
-    values = (service, version, lifecycle, result)
-    dimensions = dict(zip(METRIC_DIMENSIONS, values, strict=True))
-    with single_metric(
-        name=METRIC_REQUESTS, unit=MetricUnit.Count, value=1, namespace=namespace,
-        default_dimensions=dimensions,
-    ):  # fmt: skip
-        pass
+def _request_counter(namespace: str, service: str) -> Callable[[str, str, str], None]:
+    """Writes one EMF line on stdout per call: a request of `service` by version, lifecycle and
+    outcome. One powertools Metrics made at cold start (its single_metric helper costs twice as
+    much per line: it rebuilds its unit tables every time), flushed at once, so nothing carries
+    over to the next request."""
+    metrics = Metrics(namespace=namespace, service=service)
+
+    def count(version: str, lifecycle: str, result: str) -> None:
+        values = (service, version, lifecycle, result)
+        for name, value in zip(METRIC_DIMENSIONS, values, strict=True):
+            metrics.add_dimension(name=name, value=value)
+        metrics.add_metric(name=METRIC_REQUESTS, unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+
+    return count
 
 
 def _problem(
