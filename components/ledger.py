@@ -29,11 +29,13 @@ def ledger_entry(
     published: Any = None,
     code_sha256: str | None = None,
     revision: str | None = None,
+    layer_sha256: str | None = None,
 ) -> dict[str, Any]:
     """One version's entry of the `versions` output, the ledger later deployments are checked
     against. For a deployed version: `served` is the version its alias serves and `published`
     the function's newest published version (both Outputs), `code_sha256` its package hash and
-    `revision` the digest of what makes the provider publish (see function_revision)."""
+    `revision` the digest of what makes the provider publish (see function_revision), and
+    `layer_sha256` the identity of its dependency layer's files (tree_sha256)."""
     entry: dict[str, Any] = {
         "function": version.function_name,
         "alias": version.alias_name,
@@ -45,6 +47,8 @@ def ledger_entry(
         entry["publishedVersion"] = published
     if code_sha256 is not None:
         entry["codeSha256"] = code_sha256
+    if layer_sha256 is not None:
+        entry["layerSha256"] = layer_sha256
     if revision is not None:
         entry["revision"] = revision
     entry["pinned"] = version.pin is not None

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from components.ledger import ledger_entry
+from components.packaging import layer_sha256
 from components.settings import ServiceSettings, Settings
 from components.versioned_function import VersionedFunction, VersionedFunctionArgs
 
@@ -54,6 +55,9 @@ class ModelService(pulumi.ComponentResource):
                     published=deployed.function.version,
                     code_sha256=deployed.code_sha256,
                     revision=deployed.revision,
+                    layer_sha256=layer_sha256(
+                        args.settings.project_root, version.runtime, version.architecture
+                    ),
                 )
                 if (deployed := self.versions.get(version.key)) is not None
                 else ledger_entry(version)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import os
@@ -14,6 +13,9 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 import pulumi
+
+from mlserve_runtime.conventions import code_sha256 as lambda_code_sha256
+from mlserve_runtime.conventions import tree_sha256
 
 RUNTIME_PACKAGE = Path("services/runtime/mlserve_runtime")
 LAYER_REQUIREMENTS = Path("services/requirements.in")
@@ -78,7 +80,7 @@ def zipped(files: dict[str, Path]) -> bytes:
 
 def code_sha256(package: Path) -> str:
     """The package's hash as Lambda reports it (`CodeSha256`: base64 of the SHA-256)."""
-    return base64.b64encode(hashlib.sha256(package.read_bytes()).digest()).decode()
+    return lambda_code_sha256(package.read_bytes())
 
 
 def _entry(name: str, mode: int) -> zipfile.ZipInfo:
@@ -112,6 +114,18 @@ def layer_lock_digest(project_root: Path, runtime: str, architecture: str) -> st
     """The sha256 of the layer's lock: the same lock always builds the same layer."""
     lock = layer_lock(project_root, runtime, architecture)
     return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "no lock"
+
+
+def layer_sha256(project_root: Path, runtime: str, architecture: str) -> str:
+    """The built layer folder's `tree_sha256`, cached beside it: a built folder never changes
+    (its name holds its lock's digest, and it is built once, atomically)."""
+    folder = layer_directory(project_root, runtime, architecture)
+    cache = folder.with_name(f"{folder.name}.sha256")
+    if cache.is_file():
+        return cache.read_text().strip()
+    value = tree_sha256(folder)
+    cache.write_text(value + "\n")
+    return value
 
 
 def layer_directory(project_root: Path, runtime: str, architecture: str) -> Path:

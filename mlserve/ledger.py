@@ -16,7 +16,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mlserve_runtime.conventions import LEDGER_POLICIES, LEDGER_VERSION, LIFECYCLES
+from mlserve_runtime.conventions import (
+    LEDGER_POLICIES,
+    LEDGER_VERSION,
+    LIFECYCLES,
+    PROMOTION_POLICY,
+)
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
@@ -63,6 +68,31 @@ def policy_config_from_stack_output(
 ) -> dict[str, dict[str, Any]]:
     """The pack config judging the next deployment by the one `stack_output` comes from."""
     return policy_config(ledger_from_stack_output(stack_output), today=today)
+
+
+def promotion_ledger(path: Path) -> dict[str, Any]:
+    """The ledger of the stack another is promoted from, read from its `pulumi stack output
+    --json` or from a ledger file `mlserve ledger` wrote."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise LedgerError(f"--promote-from {path}: {error}") from None
+    if looks_like_stack_output(document):
+        return ledger_from_stack_output(document)
+    ledger = ((document or {}).get(LEDGER_POLICIES[0]) or {}).get("ledger") if isinstance(
+        document, Mapping
+    ) else None  # fmt: skip
+    if not isinstance(ledger, Mapping):
+        raise LedgerError(
+            f"--promote-from {path}: neither `pulumi stack output --json` of an mlserve stack nor "
+            "a ledger file of `mlserve ledger --from`"
+        )
+    return dict(ledger)
+
+
+def with_promotion(config: Mapping[str, Any], ledger: Mapping[str, Any]) -> dict[str, Any]:
+    """A pack config that also gives the promotion policy the other stack's ledger."""
+    return {**config, PROMOTION_POLICY: {"promoteFrom": dict(ledger)}}
 
 
 def looks_like_stack_output(document: Any) -> bool:
@@ -135,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="-", help="output file (default: stdout)")
     parser.add_argument("--today", help="judge dates by this day (YYYY-MM-DD) instead of today")
+    parser.add_argument(
+        "--promote-from", type=Path, metavar="FILE",
+        help="the stack output (or ledger) of the stack this one is promoted from",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         ledger = None
@@ -144,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not isinstance(document, Mapping):
                 raise LedgerError("the stack output is not a JSON object")
             ledger = ledger_from_stack_output(document)
-        config = policy_config(ledger, today=args.today)
+        config: dict[str, Any] = policy_config(ledger, today=args.today)
+        if args.promote_from is not None:
+            config = with_promotion(config, promotion_ledger(args.promote_from))
     except (OSError, json.JSONDecodeError, LedgerError) as error:
         print(f"mlserve ledger: {error}", file=sys.stderr)
         return 2

@@ -24,7 +24,13 @@ from pulumi.output import Unknown
 from components.settings import ConfigError
 from components.telemetry import callers_rule_name, sunset_alarm_name
 from mlserve.analyzer import PolicyConfigError, PolicyPackError, Violation, analyze_run
-from mlserve.ledger import looks_like_stack_output, policy_config
+from mlserve.ledger import (
+    LedgerError,
+    looks_like_stack_output,
+    policy_config,
+    promotion_ledger,
+    with_promotion,
+)
 from mlserve.offline import Deployed, ProgramRun, deployed_from_ledger, run_program
 from mlserve.stack_files import StackFileError, file_settings, read_stack_file, stack_files
 from mlserve_runtime.conventions import LEDGER_POLICIES
@@ -302,9 +308,16 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--today", type=date.fromisoformat, help="judge as of YYYY-MM-DD")
     parser.add_argument("--write-outputs", type=Path, help="write the deployment's outputs here")
+    parser.add_argument(
+        "--promote-from", type=Path, metavar="FILE",
+        help="the stack output (or ledger) of the stack this one is promoted from",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    if args.all and (args.ledger or args.config_file or args.write_outputs):
-        parser.error("--ledger, --config-file and --write-outputs belong to one stack: use --stack")
+    if args.all and (args.ledger or args.config_file or args.write_outputs or args.promote_from):
+        parser.error(
+            "--ledger, --config-file, --write-outputs and --promote-from belong to one stack: "
+            "use --stack"
+        )
     pack_config = None
     if args.ledger:
         try:
@@ -316,6 +329,11 @@ def main(argv: Sequence[str]) -> int:
                 f"--ledger {args.ledger} is `pulumi stack output`, not a ledger; run "
                 f"`python -m mlserve ledger --from {args.ledger} --out ledger.json` first"
             )
+    if args.promote_from is not None:
+        try:
+            pack_config = with_promotion(pack_config or {}, promotion_ledger(args.promote_from))
+        except LedgerError as error:
+            parser.error(str(error))
     files = stack_files()
     if args.all:
         targets = list(files.items())

@@ -15,6 +15,7 @@ from permissions import (
 )
 from pins import pinned_versions_exist
 from promises import deprecations_keep_their_promises
+from promotion import releases_promoted_from_tested_stack
 from protection import active_versions_protected
 from removal import no_removal_of_non_deprecated_versions
 from rollout import rollouts_shift_safely
@@ -41,6 +42,7 @@ POLICIES: list[Policy] = [
     versions_keep_their_surface,
     pinned_versions_exist,
     rollouts_shift_safely,
+    releases_promoted_from_tested_stack,
     ledger_format_current,
     lambda_tracing_active,
     log_groups_retention_set,

@@ -9,6 +9,8 @@ written by `python -m mlserve generate`), which ships on its own; a test keeps t
 from __future__ import annotations
 
 import ast
+import base64
+import hashlib
 import json
 import re
 from datetime import date
@@ -75,6 +77,9 @@ LEDGER_POLICIES = (  # the policies given the ledger; the first owns the report 
     "ledger-format-current",
 )
 DEFAULT_MINIMUM_DEPRECATION_WINDOW_DAYS = 90  # the pack's floor, whatever a config says
+# The policy that lets a stack deploy only code another stack's ledger shows it deployed
+# (`mlserve:promoteFrom`); its `promoteFrom` config holds that stack's ledger.
+PROMOTION_POLICY = "releases-promoted-from-tested-stack"
 
 SURFACE_MODULE = "contract.py"
 SURFACE_NAME = "SURFACE"
@@ -310,3 +315,20 @@ def caller_of(entry: dict[str, Any]) -> str | None:
                 return value.rsplit("/", 1)[0]
             return value
     return None
+
+
+def code_sha256(data: bytes) -> str:
+    """A package's hash as Lambda reports it (`CodeSha256`: base64 of the SHA-256)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def tree_sha256(folder: Path) -> str:
+    """The identity of a folder's files (a layer's `python/` tree before the provider zips it):
+    the SHA-256 over every file's relative path and bytes, in path order, base64 like
+    `code_sha256`. Timestamps and modes are left out; they do not change what runs."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix().encode()
+        data = path.read_bytes()
+        digest.update(len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big") + data)
+    return base64.b64encode(digest.digest()).decode()

@@ -14,6 +14,7 @@ API = "aws:apigatewayv2/api:Api"
 INTEGRATION = "aws:apigatewayv2/integration:Integration"
 STAGE = "aws:apigatewayv2/stage:Stage"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+LAYER = "aws:lambda/layerVersion:LayerVersion"
 ROLE = "aws:iam/role:Role"
 STACK = "pulumi:pulumi:Stack"
 

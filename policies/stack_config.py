@@ -66,6 +66,8 @@ class StackConfig:
     problems: tuple[str, ...] = ()
     unreadable: frozenset[str] = frozenset()
     """Services (`churn`) and versions (`churn.v2`) present in the config but not readable."""
+    promote_from: str | None = None
+    """The stack whose ledger this one's code must match (`mlserve:promoteFrom`)."""
 
     def version(self, service: str, version: str) -> VersionEntry | None:
         """The config entry of a service version, if the config has one."""
@@ -114,6 +116,11 @@ def read_stack_config(config: Mapping[str, Any], stack: str | None) -> StackConf
         )
         window = DEFAULT_DEPRECATION_WINDOW_DAYS
 
+    promote_from = values.get("promoteFrom")
+    if promote_from is not None and not isinstance(promote_from, str):
+        problems.append(f"mlserve:promoteFrom: {promote_from!r} is not a stack name")
+        promote_from = str(promote_from)
+
     versions: dict[tuple[str, str], VersionEntry] = {}
     unreadable: set[str] = set()
     services = _decoded(values.get("services"))
@@ -135,6 +142,7 @@ def read_stack_config(config: Mapping[str, Any], stack: str | None) -> StackConf
         services_read=services_read,
         problems=tuple(problems),
         unreadable=frozenset(unreadable),
+        promote_from=promote_from,
     )
 
 

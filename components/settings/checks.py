@@ -385,6 +385,13 @@ def check_stack(settings: Settings, problems: Problems) -> None:
                 "folder or a parameter store",
             )
     _quotas(settings, problems)
+    source = settings.promote_from
+    if source is not None and source == settings.stack:
+        problems.add(("promoteFrom",), f"{source!r} is this stack; name the stack that deploys "
+                     "the same versions first, e.g. dev")  # fmt: skip
+    elif source is not None and not (settings.project_root / f"Pulumi.{source}.yaml").is_file():
+        problems.add(("promoteFrom",), f"there is no stack file Pulumi.{source}.yaml; name the "
+                     "stack whose ledger this one's code must match, e.g. dev")  # fmt: skip
     hook = hook_function_name(settings.name_prefix, settings.environment)
     if any(v.rollout for v in settings.deployed_versions()) and len(hook) > FUNCTION_NAME_LIMIT:
         problems.add(

@@ -16,7 +16,7 @@ from components.settings.checks import check_stack
 from components.settings.errors import ConfigError, Problems
 from components.settings.model import Settings
 
-STRING_KEYS = ("environment", "namePrefix")  # kept as written; every other value is JSON
+STRING_KEYS = ("environment", "namePrefix", "promoteFrom")  # kept as written; the rest is JSON
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -64,6 +64,7 @@ from mlserve_runtime.conventions import (
 if TYPE_CHECKING:
     from components.settings.checks import EntryCheck
 
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # Pulumi's stack names
 Runtime = Literal["python3.10", "python3.11", "python3.12", "python3.13", "python3.14"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 Architecture = Literal["arm64", "x86_64"]
@@ -655,6 +656,10 @@ class Settings(Model):
         default=DEFAULT_DEPRECATION_WINDOW_DAYS, ge=0, le=3650
     )
     log_retention_days: Annotated[StrictInt, AfterValidator(_retention)] = 30
+    promote_from: Annotated[
+        StrictStr, AfterValidator(_text(STACK_NAME, "a stack name such as dev"))
+    ] | None = None  # fmt: skip
+    """The stack whose deployed code this one must match (the pack's promotion policy)."""
     api: ApiSettings = Field(default_factory=ApiSettings)
     services: dict[ServiceKey, ServiceSettings] = Field(min_length=1)
 

@@ -57,6 +57,7 @@ EXPECTED_POLICIES = {
     "versions-keep-their-surface": ("mandatory", "stack"),
     "pinned-versions-exist": ("mandatory", "stack"),
     "rollouts-shift-safely": ("mandatory", "stack"),
+    "releases-promoted-from-tested-stack": ("mandatory", "stack"),
     "api-grants-name-own-routes": ("mandatory", "stack"),
     "ledger-format-current": ("advisory", "stack"),
     "lambda-tracing-active": ("advisory", "resource"),
