@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from components.packaging import layer_directory
 from components.settings import Settings
+from mlserve_runtime.conventions import layer_name, layer_suffix
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,9 @@ class DependencyLayers(pulumi.ComponentResource):
         platforms = sorted({(v.runtime, v.architecture) for v in settings.deployed_versions()})
         self.arns = {}
         for runtime, architecture in platforms:
-            suffix = f"{runtime.replace('.', '')}-{architecture.replace('_', '-')}"
             layer = aws.lambda_.LayerVersion(
-                f"{name}-{suffix}",
-                layer_name=f"{settings.name_prefix}mlserve-deps-{suffix}",
+                f"{name}-{layer_suffix(runtime, architecture)}",
+                layer_name=layer_name(settings.name_prefix, runtime, architecture),
                 description="aws-lambda-powertools and pydantic for mlserve handlers",
                 code=pulumi.FileArchive(
                     str(layer_directory(settings.project_root, runtime, architecture))

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retire": ("mlserve.workflow.retire", "retire a deprecated major after its sunset"),
     "rollout": ("mlserve.ops.rollout", "rollout start|status|stop: CodeDeploy deployments"),
     "usage": ("mlserve.ops.usage", "requests and callers per version (--check-sunset)"),
+    "prune": ("mlserve.ops.prune", "delete published versions nothing can reach (--apply)"),
     "serve": ("mlserve.local_api.server", "serve a stack's versions on localhost"),
     "layer": ("mlserve.layer", "layer lock [--check]: the layer's hash-pinned locks"),
 }

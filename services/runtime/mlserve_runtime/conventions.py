@@ -267,6 +267,16 @@ def codedeploy_application(name_prefix: str, environment: str) -> str:
     return f"{name_prefix}mlserve-{environment}"
 
 
+def layer_suffix(runtime: str, architecture: str) -> str:
+    """The platform part of a dependency layer's names, e.g. `python312-arm64`."""
+    return f"{runtime.replace('.', '')}-{architecture.replace('_', '-')}"
+
+
+def layer_name(name_prefix: str, runtime: str, architecture: str) -> str:
+    """The dependency layer's name for a platform, e.g. `dev-mlserve-deps-python312-arm64`."""
+    return f"{name_prefix}mlserve-deps-{layer_suffix(runtime, architecture)}"
+
+
 def hook_function_name(name_prefix: str, environment: str) -> str:
     """The stack's pre-traffic hook function, e.g. `CodeDeployHook_dev-mlserve-dev`."""
     return f"{HOOK_PREFIX}{name_prefix}mlserve-{environment}"

@@ -1,0 +1,215 @@
+"""`mlserve prune` end to end against moto: a stack's functions seeded with many published versions,
+aliases with weights, a hand-made alias, provisioned concurrency, an event source mapping and a
+qualified permission; exactly the unreachable versions (and unused layer versions) go.
+
+moto deletes an aliased version without the refusal AWS gives, so the expectations here are the
+whole guarantee: prune must never try. moto implements no provisioned concurrency: the one call
+that lists it is answered from the seed by a stand-in (`Seeded`); every other call is moto's."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlserve.ops import prune
+from mlserve.stack_files import stack_settings
+from mlserve_runtime.conventions import layer_name
+
+STACK = "prod"
+REGION = "us-east-1"
+PUBLISHED = 9  # versions published per function
+LAYERS = 4  # layer versions published per layer
+KEEP = 2
+
+
+class Seeded:
+    """moto's Lambda client, with provisioned concurrency answered from the seed."""
+
+    def __init__(self, client: Any, provisioned: dict[str, list[int]]) -> None:
+        self._client = client
+        self.provisioned = provisioned
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_paginator(self, operation: str) -> Any:
+        if operation != "list_provisioned_concurrency_configs":
+            return self._client.get_paginator(operation)
+        seeded = self.provisioned
+
+        class Pages:
+            def paginate(self, FunctionName: str) -> Iterator[dict[str, Any]]:  # noqa: N803
+                arn = f"arn:aws:lambda:{REGION}:123456789012:function:{FunctionName}"
+                configs = [{"FunctionArn": f"{arn}:{n}"} for n in seeded.get(FunctionName, [])]
+                yield {"ProvisionedConcurrencyConfigs": configs}
+
+        return Pages()
+
+
+@dataclass
+class Account:
+    """What the seed made, and what must stay."""
+
+    client: Seeded
+    functions: list[str]
+    layers: list[str]
+    reachable: dict[str, set[int]] = field(default_factory=dict)
+    used_layers: dict[str, set[int]] = field(default_factory=dict)
+
+    def versions(self, function: str) -> set[int]:
+        pages = self.client.get_paginator("list_versions_by_function").paginate(
+            FunctionName=function
+        )
+        return {
+            int(v["Version"]) for p in pages for v in p["Versions"] if v["Version"] != "$LATEST"
+        }
+
+    def layer_versions(self, layer: str) -> set[int]:
+        return {
+            v["Version"] for v in self.client.list_layer_versions(LayerName=layer)["LayerVersions"]
+        }
+
+
+def archive(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        package.writestr("app.py", text)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def account() -> Iterator[Account]:
+    """The stack's functions in moto, each with PUBLISHED versions and its own kind of reach."""
+    settings = stack_settings(STACK)
+    with mock_aws():
+        moto_lambda = boto3.client("lambda", region_name=REGION)
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="prune-test", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="work")["QueueUrl"]
+        queue_arn = f"arn:aws:sqs:{REGION}:123456789012:{queue.rsplit('/', 1)[1]}"
+        layers = sorted({layer_name(settings.name_prefix, v.runtime, v.architecture)
+                         for v in settings.deployed_versions()})  # fmt: skip
+        layer_arns = {
+            name: [moto_lambda.publish_layer_version(LayerName=name, Content={
+                "ZipFile": archive(f"{name}{n}")})["LayerVersionArn"] for n in range(LAYERS)]
+            for name in layers
+        }  # fmt: skip
+        seeded = Seeded(moto_lambda, {})
+        functions = [v.function_name for v in settings.deployed_versions()]
+        found = Account(seeded, functions, layers)
+        for index, version in enumerate(settings.deployed_versions()):
+            name = version.function_name
+            layer = layer_name(settings.name_prefix, version.runtime, version.architecture)
+            moto_lambda.create_function(
+                FunctionName=name, Runtime=version.runtime, Role=role, Handler="app.handler",
+                Code={"ZipFile": archive("0")}, Layers=[layer_arns[layer][0]],
+            )  # fmt: skip
+            for n in range(1, PUBLISHED + 1):  # version n uses the layer version (n + 1) // 3
+                moto_lambda.update_function_configuration(
+                    FunctionName=name, Layers=[layer_arns[layer][min(n // 3, LAYERS - 2)]]
+                )
+                moto_lambda.update_function_code(FunctionName=name, ZipFile=archive(str(n)))
+                moto_lambda.publish_version(FunctionName=name)
+            reach = {PUBLISHED - k for k in range(KEEP)}  # the newest KEEP
+            served = 3 + index % 2
+            moto_lambda.create_alias(FunctionName=name, Name=version.alias_name,
+                                     FunctionVersion=str(served))  # fmt: skip
+            reach.add(served)
+            kind = index % 4
+            if kind == 0:  # a canary weight, and an alias made by hand in another environment
+                weights = {"AdditionalVersionWeights": {"5": 0.1}}
+                moto_lambda.update_alias(FunctionName=name, Name=version.alias_name,
+                                         RoutingConfig=weights)  # fmt: skip
+                moto_lambda.create_alias(FunctionName=name, Name="staging", FunctionVersion="1")
+                reach |= {5, 1}
+            elif kind == 1:
+                seeded.provisioned[name] = [2]
+                reach.add(2)
+            elif kind == 2:
+                moto_lambda.create_event_source_mapping(
+                    EventSourceArn=queue_arn, FunctionName=f"{name}:6", BatchSize=1
+                )
+                reach.add(6)
+            else:
+                moto_lambda.add_permission(
+                    FunctionName=name, Qualifier="1", StatementId="s",
+                    Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
+                )  # fmt: skip
+                reach.add(1)
+            found.reachable[name] = reach
+            used = {min(n // 3, LAYERS - 2) + 1 for n in reach}  # layer versions are 1-based
+            used.add(min(PUBLISHED // 3, LAYERS - 2) + 1)  # $LATEST's
+            found.used_layers.setdefault(layer, set()).update(used)
+        yield found
+
+
+def test_given_seeded_account_when_dry_run_then_nothing_goes_and_the_plan_is_exact(
+    account: Account,
+) -> None:
+    plans = prune.prune(stack_settings(STACK), account.client, None, KEEP, apply=False)
+    by_name = {p.name: p for p in plans}
+    for function in account.functions:
+        assert account.versions(function) == set(range(1, PUBLISHED + 1))
+        expected = set(range(1, PUBLISHED + 1)) - account.reachable[function]
+        assert set(by_name[function].delete) == expected
+        assert set(by_name[function].keep) == account.reachable[function]
+
+
+def test_given_seeded_account_when_applied_then_exactly_the_reachable_versions_stay(
+    account: Account,
+) -> None:
+    prune.prune(stack_settings(STACK), account.client, None, KEEP, apply=True)
+    for function in account.functions:
+        assert account.versions(function) == account.reachable[function], function
+    for layer in account.layers:
+        newest = set(range(LAYERS - KEEP + 1, LAYERS + 1))
+        assert account.layer_versions(layer) == account.used_layers[layer] | newest, layer
+
+
+def test_given_alias_made_or_version_gone_after_the_plan_when_applied_then_nothing_reachable_goes(
+    account: Account,
+) -> None:
+    function = account.functions[0]
+    plan, _ = prune.plan_function(function, account.client, KEEP, {})
+    made, gone = plan.delete[0], plan.delete[1]
+    account.client.create_alias(FunctionName=function, Name="by_hand", FunctionVersion=str(made))
+    account.client.delete_function(FunctionName=function, Qualifier=str(gone))
+    prune.apply_plan(plan, account.client)
+    left = account.versions(function)
+    assert made in left and "(appeared since the plan)" in plan.keep[made]
+    assert f"version {gone} was gone already" in plan.notes
+    assert left == account.reachable[function] | {made}
+
+
+def test_given_cli_when_run_on_the_seeded_account_then_keep_2_deletes_the_unreachable(
+    account: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_client = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda service, **kw: (
+        account.client if service == "lambda" else real_client(service, **kw)))  # fmt: skip
+    assert prune.main(["--stack", STACK, "--keep", str(KEEP)]) == 0
+    dry = capsys.readouterr().out
+    assert "dry run: nothing deleted" in dry
+    assert all(account.versions(f) == set(range(1, PUBLISHED + 1)) for f in account.functions)
+    assert prune.main(["--stack", STACK, "--keep", str(KEEP), "--apply"]) == 0
+    for function in account.functions:
+        assert account.versions(function) == account.reachable[function]
+    assert "keeps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("keep", ["0", "-1", "two"])
+def test_given_bad_keep_when_run_then_exit_2_saying_why(
+    keep: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        prune.main(["--stack", STACK, "--keep", keep])
+    assert exit_info.value.code == 2
+    assert "keep at least the newest 1 version" in capsys.readouterr().err
