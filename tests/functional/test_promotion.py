@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from components.settings import ConfigError, settings_from_engine_config
-from mlserve import preview
+from mlserve import ledger, preview
 from mlserve.analyzer import analyze_run
 from mlserve.ledger import ledger_from_stack_output, policy_config, with_promotion
 from mlserve.offline import PROJECT_ROOT, ProgramRun, run_program
@@ -151,3 +151,17 @@ def test_given_preview_with_promote_from_when_run_then_the_source_output_file_is
     # THEN only the preview given the source's output passes
     assert with_source == 0, shown
     assert without == 1 and f"[{PROMOTION_POLICY}]" in missing
+
+
+def test_given_ledger_command_with_promote_from_then_the_pack_config_carries_that_ledger(
+    dev_run: ProgramRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output, written = tmp_path / "dev-output.json", tmp_path / "ledger.json"
+    output.write_text(json.dumps(dev_run.outputs))
+    assert ledger.main(["--new-stack", "--promote-from", str(output), "--out", str(written)]) == 0
+    promoted = json.loads(written.read_text())[PROMOTION_POLICY]["promoteFrom"]
+    assert promoted == ledger_from_stack_output(dev_run.outputs)
+    not_an_output = tmp_path / "other.json"
+    not_an_output.write_text("[]")
+    assert ledger.main(["--new-stack", "--promote-from", str(not_an_output)]) == 2
+    assert "neither `pulumi stack output --json`" in capsys.readouterr().err
