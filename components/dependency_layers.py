@@ -20,7 +20,7 @@ class DependencyLayersArgs:
 
 
 class DependencyLayers(pulumi.ComponentResource):
-    """One layer version per (runtime, architecture) that a deployed version uses."""
+    """One layer version per (runtime, architecture) that a deployed zip version uses."""
 
     arns: dict[tuple[str, str], pulumi.Output[str]]
     """Layer version ARN by (runtime, architecture)."""
@@ -30,7 +30,8 @@ class DependencyLayers(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlserve:lambda:DependencyLayers", name, None, opts)
         settings = args.settings
-        platforms = sorted({(v.runtime, v.architecture) for v in settings.deployed_versions()})
+        platforms = sorted({(v.runtime, v.architecture) for v in settings.deployed_versions()
+                            if v.image is None})  # fmt: skip  # an image brings its own
         self.arns = {}
         for runtime, architecture in platforms:
             layer = aws.lambda_.LayerVersion(

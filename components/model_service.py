@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from components.ledger import ledger_entry
 from components.packaging import layer_sha256
 from components.settings import ServiceSettings, Settings
 from components.versioned_function import VersionedFunction, VersionedFunctionArgs
+from mlserve_runtime.conventions import image_repository
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class ModelService(pulumi.ComponentResource):
     """The deployed versions by key (`v2`)."""
     ledger: dict[str, dict[str, Any]]
     """Every version's ledger entry (retired ones included), for the `versions` output."""
+    repository: aws.ecr.Repository | None
+    """The ECR repository of the service's image versions, when it has any."""
 
     def __init__(
         self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None
@@ -41,12 +46,17 @@ class ModelService(pulumi.ComponentResource):
                 VersionedFunctionArgs(
                     settings=args.settings,
                     version=version,
-                    layer_arn=args.layer_arns[(version.runtime, version.architecture)],
+                    layer_arn=(
+                        None
+                        if version.image is not None
+                        else args.layer_arns[(version.runtime, version.architecture)]
+                    ),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for version in args.service.deployed_versions
         }
+        self.repository = _image_repository(args.settings, args.service, self)
         self.ledger = {
             version.key: (
                 ledger_entry(
@@ -55,7 +65,9 @@ class ModelService(pulumi.ComponentResource):
                     published=deployed.function.version,
                     code_sha256=deployed.code_sha256,
                     revision=deployed.revision,
-                    layer_sha256=layer_sha256(
+                    layer_sha256=None
+                    if version.image is not None
+                    else layer_sha256(
                         args.settings.project_root, version.runtime, version.architecture
                     ),
                 )
@@ -65,3 +77,76 @@ class ModelService(pulumi.ComponentResource):
             for version in args.service.versions.values()
         }
         self.register_outputs({})
+
+
+UNTAGGED_DAYS = 14  # untagged images older than this expire
+
+
+def _image_repository(
+    settings: Settings, service: ServiceSettings, parent: pulumi.Resource
+) -> aws.ecr.Repository | None:
+    """The service's ECR repository when a deployed version is an image: tags IMMUTABLE (a tag,
+    once pushed, names one digest forever), scanned on push, expiring only untagged images, and
+    open to Lambda's pulls for this service's functions only."""
+    homes = [v.image_repository for v in service.deployed_versions if v.image_repository]
+    if not homes:
+        return None
+    account, region, _ = homes[0]  # the checks put every image in the stack's repository
+    child = pulumi.ResourceOptions(parent=parent)
+    repository = aws.ecr.Repository(
+        f"{service.key}-images",
+        name=image_repository(settings.name_prefix, service.key),
+        image_tag_mutability="IMMUTABLE",
+        image_scanning_configuration={"scan_on_push": True},
+        tags={"mlserve:service": service.key, "mlserve:environment": settings.environment},
+        # a deployed version's image must stay: the engine refuses to delete the repository
+        # while an active version runs from it (and ECR refuses while it holds images)
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            protect=any(v.status == "active" and v.image for v in service.deployed_versions),
+        ),
+    )
+    aws.ecr.LifecyclePolicy(
+        f"{service.key}-images-lifecycle",
+        repository=repository.name,
+        policy=json.dumps(
+            {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "description": f"expire untagged images after {UNTAGGED_DAYS} days; "
+                        "tagged images (every pushed release) never expire",
+                        "selection": {
+                            "tagStatus": "untagged",
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": UNTAGGED_DAYS,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            }
+        ),
+        opts=child,
+    )
+    functions = f"arn:aws:lambda:{region}:{account}:function:{settings.name_prefix}{service.key}_v*"
+    aws.ecr.RepositoryPolicy(
+        f"{service.key}-images-policy",
+        repository=repository.name,
+        policy=json.dumps(
+            {
+                "Version": "2008-10-17",
+                "Statement": [
+                    {
+                        "Sid": "LambdaPullsThisServicesFunctions",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                        "Condition": {"StringLike": {"aws:sourceArn": functions}},
+                    }
+                ],
+            }
+        ),
+        opts=child,
+    )
+    return repository

@@ -22,7 +22,8 @@ class VersionedFunctionArgs:
 
     settings: Settings
     version: VersionSettings
-    layer_arn: pulumi.Input[str]
+    layer_arn: pulumi.Input[str] | None
+    """The dependency layer of a zip version; None for an image version."""
 
 
 class VersionedFunction(pulumi.ComponentResource):
@@ -45,7 +46,6 @@ class VersionedFunction(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlserve:lambda:VersionedFunction", name, None, opts)
         settings, version = args.settings, args.version
-        assert version.code is not None, "parse_settings requires code for deployed versions"
         tags = {
             "mlserve:service": version.service,
             "mlserve:api-version": version.key,
@@ -80,21 +80,28 @@ class VersionedFunction(pulumi.ComponentResource):
         environment: Any = version.variables
         if settings.environment_is_secret:
             environment = pulumi.Output.secret(environment)
-        package = version_package(settings, version)
-        self.code_sha256 = code_sha256(package)
+        self.code_sha256 = version_code_sha256(settings, version)
         self.revision = function_revision(settings, version, self.code_sha256)
+        deployment: dict[str, Any] = (
+            # an image holds its runtime and handler (its CMD) and its dependencies: no layer
+            {"package_type": "Image", "image_uri": version.image}
+            if version.image is not None
+            else {
+                "runtime": version.runtime,
+                "handler": version.handler,
+                "code": pulumi.FileArchive(str(version_package(settings, version))),
+                "layers": [args.layer_arn],
+            }
+        )
         self.function = aws.lambda_.Function(
             name,
             name=version.function_name,
             description=version.changelog,
             role=role.arn,
-            runtime=version.runtime,
-            handler=version.handler,
             architectures=[version.architecture],
             memory_size=version.memory_mb,
             timeout=version.timeout_seconds,
-            code=pulumi.FileArchive(str(package)),
-            layers=[args.layer_arn],
+            **deployment,
             publish=True,
             environment={"variables": environment},
             tracing_config={"mode": "Active"},
@@ -156,9 +163,17 @@ ROLLOUT_OWNED_ALIAS_PROPERTIES = ("functionVersion", "routingConfig")
 
 
 def version_package(settings: Settings, version: VersionSettings) -> Path:
-    """The built zip of a deployed version's code (the same bytes for every stack)."""
-    assert version.code is not None, "parse_settings requires code for deployed versions"
+    """The built zip of a deployed zip version's code (the same bytes for every stack)."""
+    assert version.code is not None, "parse_settings requires code for deployed zip versions"
     return built_package(settings.project_root, package_files(settings.project_root, version.code))
+
+
+def version_code_sha256(settings: Settings, version: VersionSettings) -> str:
+    """What Lambda will report as the version's CodeSha256: the zip's base64 SHA-256, or for an
+    image version the image's digest (hex)."""
+    if version.image_digest is not None:
+        return version.image_digest
+    return code_sha256(version_package(settings, version))
 
 
 def function_revision(settings: Settings, version: VersionSettings, code_hash: str) -> str:
@@ -169,12 +184,14 @@ def function_revision(settings: Settings, version: VersionSettings, code_hash: s
     published = {
         "code": code_hash,
         "description": version.changelog,
-        "runtime": version.runtime,
-        "handler": version.handler,
+        "runtime": None if version.image else version.runtime,
+        "handler": None if version.image else version.handler,
         "architecture": version.architecture,
         "memory": version.memory_mb,
         "timeout": version.timeout_seconds,
-        "layer": layer_lock_digest(settings.project_root, version.runtime, version.architecture),
+        "layer": None
+        if version.image
+        else layer_lock_digest(settings.project_root, version.runtime, version.architecture),
         "environment": sorted(environment)
         if settings.environment_is_secret
         else sorted(environment.items()),

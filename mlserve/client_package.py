@@ -79,7 +79,7 @@ def majors(reference: str | None = None) -> tuple[str, list[Major]]:
     for settings in [chosen, *(s for name, s in sorted(stacks.items()) if name != reference)]:
         for version in settings.deployed_versions():
             key = (version.service, version.major)
-            if key in found or _retired_in(chosen, version):
+            if key in found or _retired_in(chosen, version) or version.source is None:
                 continue
             in_reference = settings is chosen
             found[key] = Major(
@@ -273,8 +273,8 @@ def _lifecycle_line(major: Major, summary: str | None = None) -> str:
 def _version_module(major: Major) -> str:
     """Models copied from the contract and the version's sync and async clients."""
     version = major.version
-    assert version.code is not None and version.surface is not None
-    contract = version.code / "contract.py"
+    assert version.source is not None and version.surface is not None
+    contract = version.source / "contract.py"
     where = contract.relative_to(version.owner.stack.project_root)
     source = contract.read_text()
     tree = ast.parse(source)

@@ -362,8 +362,7 @@ def deployed_from_ledger(ledger: Mapping[str, Any], settings: Settings) -> Deplo
     """What a stack has according to the ledger of its last deployment: its versions, each
     function's newest published version, and which functions this config leaves unchanged (the
     same revision: code and configuration), so they publish nothing new."""
-    from components.packaging import code_sha256
-    from components.versioned_function import function_revision, version_package
+    from components.versioned_function import function_revision, version_code_sha256
 
     versions = ledger.get("versions")
     by_service: Mapping[str, Any] = versions if isinstance(versions, Mapping) else ledger
@@ -384,7 +383,7 @@ def deployed_from_ledger(ledger: Mapping[str, Any], settings: Settings) -> Deplo
         for version in settings.deployed_versions()
         if (recorded := entries.get((version.service, version.key))) is not None
         and recorded.get("revision")
-        == function_revision(settings, version, code_sha256(version_package(settings, version)))
+        == function_revision(settings, version, version_code_sha256(settings, version))
     }
     return Deployed(
         versions=frozenset(f"{service}-{version}" for service, version in entries),

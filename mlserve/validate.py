@@ -27,9 +27,12 @@ from mlserve_runtime.gateway_events import http_api_event
 
 def code_problems(settings: Settings, version: VersionSettings) -> tuple[list[str], list[str]]:
     """(problems, warnings) of one deployed version's code, checked as Lambda would run it."""
-    assert version.code is not None
-    where = key_path("services", version.service, "versions", version.key, "code")
-    contract = Contract(version.service, version.key, version.code)
+    if version.source is None:
+        where = key_path("services", version.service, "versions", version.key, "image")
+        return [], [f"{where}: an image version without localCode: its code is not loaded here"]
+    field = "code" if version.image is None else "localCode"
+    where = key_path("services", version.service, "versions", version.key, field)
+    contract = Contract(version.service, version.key, version.source)
     if not contract.path.is_file():  # the gate's one clear message, not an import error too
         return [
             f"{where}: {finding}" for finding in contract_problems(settings.project_root, contract)

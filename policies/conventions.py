@@ -267,6 +267,11 @@ def codedeploy_application(name_prefix: str, environment: str) -> str:
     return f"{name_prefix}mlserve-{environment}"
 
 
+def image_repository(name_prefix: str, service: str) -> str:
+    """The stack's ECR repository of a service's image versions, e.g. `mlserve/churn`."""
+    return f"{name_prefix}mlserve/{service}"
+
+
 def layer_suffix(runtime: str, architecture: str) -> str:
     """The platform part of a dependency layer's names, e.g. `python312-arm64`."""
     return f"{runtime.replace('.', '')}-{architecture.replace('_', '-')}"

@@ -5,7 +5,7 @@ A stack opts in with `mlserve:promoteFrom: dev` in its own config (so dropping t
 cannot switch the check off: without the other ledger it fails), and the check reads the ledger
 given as this policy's `promoteFrom` config (`python -m mlserve ledger ... --promote-from`). The
 hashes are computed here from the bytes the engine would upload: a code package's `CodeSha256`
-(base64 SHA-256 of the zip), a layer folder's `tree_sha256`.
+(base64 SHA-256 of the zip), a layer folder's `tree_sha256`, an image's digest.
 """
 
 from __future__ import annotations
@@ -79,7 +79,11 @@ def releases_promoted_validator(
         ref = parse_function_name(config.name_prefix, name) if isinstance(name, str) else None
         if ref is None or name == hook:
             continue  # not a version (the rollout hook is platform code)
-        digest = _digest(lookup(function.props, "code"))
+        image = text(function.props, "imageUri")
+        if text(function.props, "packageType") == "Image":
+            digest = image.rpartition("@sha256:")[2] if isinstance(image, str) else None
+        else:
+            digest = _digest(lookup(function.props, "code"))
         if digest is None:
             unknowns.note(f"the code package of {name}")
         elif digest != codes.get(ref):

@@ -26,6 +26,7 @@ from mlserve_runtime.conventions import (
     SURFACE_MODULE,
     declared_surface,
     hook_function_name,
+    image_repository,
 )
 
 EntryCheck = Callable[[Any, KeyPath, ValidationInfo], None]
@@ -64,13 +65,30 @@ def check_version(version: VersionSettings, path: KeyPath, info: ValidationInfo)
 
 
 def _code(version: VersionSettings, path: KeyPath, root: Path, problems: Problems) -> None:
-    where = (*path, "code")
-    if version.code is None:
-        problems.add(where, f"required for a {version.status} version; give the code folder")
+    if version.image is not None and version.code is not None:
+        problems.add((*path, "image"), "give code (a folder, deployed as a zip) or image (an ECR "
+                     "digest), not both")  # fmt: skip
         return
-    folder = version.code.resolve()
+    if version.image is None and version.local_code is not None:
+        problems.add((*path, "localCode"), "only for an image version (the code its image "
+                     "holds); a zip version's folder is `code`")  # fmt: skip
+    if version.image is not None:
+        if version.local_code is not None:
+            _folder(version, version.local_code, (*path, "localCode"), root, problems)
+        return
+    if version.code is None:
+        problems.add((*path, "code"), f"required for a {version.status} version; give the code "
+                     "folder, or image: <ECR image digest>")  # fmt: skip
+        return
+    _folder(version, version.code, (*path, "code"), root, problems)
+
+
+def _folder(
+    version: VersionSettings, code: Path, where: KeyPath, root: Path, problems: Problems
+) -> None:
+    folder = code.resolve()
     if not folder.is_relative_to(root.resolve()):
-        problems.add(where, f"{version.code} is outside the project; give a relative path")
+        problems.add(where, f"{code} is outside the project; give a relative path")
         return
     relative = folder.relative_to(root.resolve())
     if not folder.is_dir():
@@ -227,7 +245,7 @@ def _rollout(version: VersionSettings, path: KeyPath, problems: Problems) -> Non
         if models.get("request") and "example" not in models:
             problems.add(
                 where,
-                f"route {route} declares no example request in {version.code}/contract.py "
+                f"route {route} declares no example request in {version.source}/contract.py "
                 "SURFACE; the pre-traffic check sends it to every new Lambda version before "
                 "traffic: add 'example': {...} to the route",
             )
@@ -277,6 +295,8 @@ def _handler(version: VersionSettings, path: KeyPath, root: Path, problems: Prob
 
 
 def _runtime(version: VersionSettings, path: KeyPath, today: date, problems: Problems) -> None:
+    if version.image is not None:
+        return  # an image brings its own runtime
     deprecation, no_create, no_update = RUNTIME_END[version.runtime]
     where = (*path, "runtime") if version.runtime_override else (path[0], path[1], "runtime")
     newer = "python3.13 or python3.14"
@@ -369,6 +389,7 @@ def check_stack(settings: Settings, problems: Problems) -> None:
                 )
         if not version.deployed:
             continue
+        _image_home(settings, version, (*path, "image"), problems)
         if len(version.function_name) > FUNCTION_NAME_LIMIT:
             problems.add(
                 path,
@@ -408,6 +429,25 @@ def check_stack(settings: Settings, problems: Problems) -> None:
             f"(aws:region); a regional custom domain needs a certificate issued or imported in "
             f"ACM in {settings.region}",
         )
+
+
+def _image_home(
+    settings: Settings, version: VersionSettings, where: KeyPath, problems: Problems
+) -> None:
+    """An image lives in the stack's ECR repository of its service, in the stack's region (Lambda
+    pulls images only from its own region's registry)."""
+    found = version.image_repository
+    if found is None:
+        return
+    _, region, repository = found
+    expected = image_repository(settings.name_prefix, version.service)
+    if repository != expected:
+        problems.add(where, f"the image is in repository {repository!r}; push it to {expected!r}, "
+                     "the repository the stack keeps for the service (IMMUTABLE tags, scanned, "
+                     "never expiring a tagged image)")  # fmt: skip
+    if settings.region is not None and region != settings.region:
+        problems.add(where, f"the image is in {region}, the stack deploys to {settings.region}; "
+                     "Lambda pulls images only from its own region")  # fmt: skip
 
 
 def _quotas(settings: Settings, problems: Problems) -> None:

@@ -65,6 +65,9 @@ if TYPE_CHECKING:
     from components.settings.checks import EntryCheck
 
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # Pulumi's stack names
+ECR_REPOSITORY = r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9][a-z0-9._/-]{1,255})"
+IMAGE_URI = re.compile(rf"^{ECR_REPOSITORY}@sha256:([0-9a-f]{{64}})$")
+IMAGE_TAGGED = re.compile(rf"^{ECR_REPOSITORY}(:[A-Za-z0-9_.-]+)?$")
 Runtime = Literal["python3.10", "python3.11", "python3.12", "python3.13", "python3.14"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 Architecture = Literal["arm64", "x86_64"]
@@ -176,6 +179,22 @@ VersionKey = Annotated[
 Day = Annotated[date, BeforeValidator(_day)]
 
 
+def _image_digest(value: str) -> str:
+    if IMAGE_URI.fullmatch(value):
+        return value
+    hint = (
+        "a tag is resolved by Lambda once, when the function is created or updated, so the "
+        "version would not say which image it runs; give the digest instead"
+        if IMAGE_TAGGED.fullmatch(value)
+        else "not an ECR image reference"
+    )
+    raise PydanticCustomError(
+        "mlserve_image",
+        f"{value!r}: {hint}: <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 "
+        "hex> (`docker inspect --format '{{index .RepoDigests 0}}' IMAGE` prints it)",
+    )
+
+
 def _published_version(value: int) -> int:
     if value < 1:
         raise PydanticCustomError(
@@ -271,6 +290,8 @@ class VersionSettings(Model):
     service and stack is read through the properties."""
 
     code: Path | None = None
+    image: Annotated[StrictStr, AfterValidator(_image_digest)] | None = None
+    local_code: Path | None = Field(default=None, alias="localCode")
     status: Lifecycle
     deprecated_on: Day | None = None
     sunset_on: Day | None = None
@@ -291,7 +312,7 @@ class VersionSettings(Model):
     _service: ServiceSettings | None = PrivateAttr(None)
     _surface: dict[str, Any] | None = PrivateAttr(None)
 
-    @field_validator("code", mode="after")
+    @field_validator("code", "local_code", mode="after")
     @classmethod
     def _in_project(cls, code: Path | None, info: ValidationInfo) -> Path | None:
         root = (info.context or {}).get("project_root")
@@ -385,6 +406,25 @@ class VersionSettings(Model):
     def surface(self) -> dict[str, Any] | None:
         """What the version's code declares it answers (contract.py's SURFACE), if anything."""
         return self._surface
+
+    @property
+    def source(self) -> Path | None:
+        """The folder holding the version's code: its `code`, or for an image version its
+        `localCode` (the code the image holds), which the gate, docs, client and local API read;
+        None for an image version that gives no localCode."""
+        return self.code if self.image is None else self.local_code
+
+    @property
+    def image_digest(self) -> str | None:
+        """The hex SHA-256 of an image version's image (Lambda's CodeSha256 for images)."""
+        match = IMAGE_URI.fullmatch(self.image) if self.image else None
+        return match.group(4) if match else None
+
+    @property
+    def image_repository(self) -> tuple[str, str, str] | None:
+        """(account, region, repository) of an image version's image."""
+        match = IMAGE_URI.fullmatch(self.image) if self.image else None
+        return (match.group(1), match.group(2), match.group(3)) if match else None
 
     @property
     def routes(self) -> tuple[Route, ...]:

@@ -58,8 +58,14 @@ def find_contracts(project_root: Path) -> tuple[list[Contract], list[str]]:
             problems.append(f"stack {stack}: {error}")
             continue
         for version in settings.deployed_versions():
-            assert version.code is not None
-            found.setdefault((version.service, version.key, version.code.resolve()), set()).add(
+            if version.source is None:
+                problems.append(
+                    f"stack {stack}: {version.service} {version.key} is an image version without "
+                    "localCode, so its contract cannot be gated; give localCode (the folder whose "
+                    "code the image holds)"
+                )
+                continue
+            found.setdefault((version.service, version.key, version.source.resolve()), set()).add(
                 stack
             )
     for path in (project_root / "services").glob("*/v*/contract.py"):

@@ -220,6 +220,14 @@ class LocalApi:
                 settings, version, region=region, python=python, runtime_path=runtime_path
             )
             for version in settings.deployed_versions()
+            if version.source is not None
+        }
+        self.unserved = {
+            version.logical_name: f"{version.service} {version.key} is an image version without "
+            "localCode, so it cannot run here; give localCode (the folder whose code its image "
+            "holds) to serve it locally"
+            for version in settings.deployed_versions()
+            if version.source is None
         }
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -309,6 +317,8 @@ class LocalApi:
             return gateway_error(404, "Not Found", request_id)
         event = build_event(request, route.route_key, now=now, request_id=request_id)
         version = route.version
+        if version.logical_name in self.unserved:
+            return gateway_error(501, self.unserved[version.logical_name], request_id)
         worker = self.workers[version.logical_name]
         context = invocation_context(version, worker, self.region)
         outcome = worker.invoke(event, context, self.clock_offset.total_seconds())
@@ -397,6 +407,8 @@ def main(argv: Sequence[str]) -> int:
     print(f"mlserve local API for stack {args.stack} on {api.url} (IAM auth not enforced)")
     for route in api.routes.values():
         print(f"  {route.method:<6} {api.url}{route.path}  ({route.version.status})")
+    for reason in api.unserved.values():
+        print(f"  not served: {reason}")
     try:
         while not stopping.wait(0.5):
             pass

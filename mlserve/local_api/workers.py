@@ -58,7 +58,7 @@ def lambda_environment(
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{version.runtime}",
-        "LAMBDA_TASK_ROOT": str(version.code),
+        "LAMBDA_TASK_ROOT": str(version.source),
         "_HANDLER": version.handler,
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
@@ -153,7 +153,7 @@ class Worker:
             stdout=subprocess.PIPE,
             env=self.environment,
             stderr=self.log,
-            cwd=str(self.version.code),
+            cwd=str(self.version.source),
             text=True,
             encoding="utf-8",
         )
@@ -203,9 +203,10 @@ def version_worker(
 ) -> Worker:
     """The worker process of one deployed version, with the function's environment."""
     runtime = runtime_path or settings.project_root / "services" / "runtime"
+    command = [python, "-B", "-u", str(WORKER_SCRIPT), str(version.source), str(runtime)]
     return Worker(
         version,
-        [python, "-B", "-u", str(WORKER_SCRIPT), str(version.code), str(runtime), version.handler],
+        [*command, version.handler],
         lambda_environment(settings, version, region),
         min(version.timeout_seconds, INTEGRATION_TIMEOUT_SECONDS),
         log,
