@@ -20,9 +20,11 @@ from typing import Any
 
 from components.settings import ConfigError, Settings, VersionSettings
 from mlserve.stack_files import StackFileError, stack_settings
-from mlserve_runtime.conventions import codedeploy_application, hook_function_name
-
-IN_FLIGHT = ["Created", "Queued", "InProgress", "Baking", "Ready"]
+from mlserve_runtime.conventions import (
+    IN_FLIGHT_DEPLOYMENTS,
+    codedeploy_application,
+    hook_function_name,
+)
 
 
 class RolloutError(Exception):
@@ -101,7 +103,7 @@ def start(target: Target, version: str, lambda_client: Any, codedeploy: Any) -> 
     flying = codedeploy.list_deployments(
         applicationName=target.application,
         deploymentGroupName=target.group,
-        includeOnlyStatuses=IN_FLIGHT,
+        includeOnlyStatuses=IN_FLIGHT_DEPLOYMENTS,
     ).get("deployments", [])
     if flying:
         raise RolloutError(
@@ -147,7 +149,7 @@ def stop(target: Target, codedeploy: Any) -> list[str]:
     flying = codedeploy.list_deployments(
         applicationName=target.application,
         deploymentGroupName=target.group,
-        includeOnlyStatuses=IN_FLIGHT,
+        includeOnlyStatuses=IN_FLIGHT_DEPLOYMENTS,
     ).get("deployments", [])
     for deployment in flying:
         codedeploy.stop_deployment(deploymentId=deployment, autoRollbackEnabled=True)

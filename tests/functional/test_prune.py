@@ -12,6 +12,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,7 +21,9 @@ from moto import mock_aws
 
 from mlserve.ops import prune
 from mlserve.stack_files import stack_settings
+from mlserve_runtime import prune as core
 from mlserve_runtime.conventions import layer_name
+from tests.support.scratch import edit_stack, scratch_project
 
 STACK = "prod"
 REGION = "us-east-1"
@@ -178,11 +181,11 @@ def test_given_alias_made_or_version_gone_after_the_plan_when_applied_then_nothi
     account: Account,
 ) -> None:
     function = account.functions[0]
-    plan, _ = prune.plan_function(function, account.client, KEEP, {})
+    plan, _ = core.plan_function(function, account.client, KEEP, {})
     made, gone = plan.delete[0], plan.delete[1]
     account.client.create_alias(FunctionName=function, Name="by_hand", FunctionVersion=str(made))
     account.client.delete_function(FunctionName=function, Qualifier=str(gone))
-    prune.apply_plan(plan, account.client)
+    core.apply_plan(plan, account.client)
     left = account.versions(function)
     assert made in left and "(appeared since the plan)" in plan.keep[made]
     assert f"version {gone} was gone already" in plan.notes
@@ -203,6 +206,31 @@ def test_given_cli_when_run_on_the_seeded_account_then_keep_2_deletes_the_unreac
     for function in account.functions:
         assert account.versions(function) == account.reachable[function]
     assert "keeps" in capsys.readouterr().out
+
+
+def test_given_a_stack_file_pins_a_version_when_pruned_then_that_version_stays(
+    account: Account, tmp_path: Path
+) -> None:
+    # GIVEN a copy of the stack files in which one version pins a version prune would delete
+    version = next(v for v in stack_settings(STACK).deployed_versions() if v.status == "active")
+    plan, _ = core.plan_function(version.function_name, account.client, KEEP, {})
+    pinned = plan.delete[0]
+    root = scratch_project(tmp_path)
+
+    def pin(services: Any) -> None:
+        services[version.service]["versions"][version.key]["pin"] = pinned
+
+    edit_stack(root, STACK, pin)
+    # WHEN the pins of every stack file protect it
+    pins = prune.pinned_versions(root)
+    reason = f"pinned by stack {STACK} ({version.alias_name})"
+    assert pins == {version.function_name: {pinned: reason}}
+    plans = core.prune_all(account.client, [version.function_name], [], KEEP, pins, apply=True)
+    # THEN it is kept, named as pinned, and the rest goes as before
+    assert plans[0].keep[pinned] == [reason]
+    assert account.versions(version.function_name) == account.reachable[version.function_name] | {
+        pinned
+    }
 
 
 @pytest.mark.parametrize("keep", ["0", "-1", "two"])

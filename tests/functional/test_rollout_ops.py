@@ -20,9 +20,9 @@ from moto import mock_aws
 
 from components.settings import VersionSettings, settings_from_engine_config
 from mlserve.offline import PROJECT_ROOT
-from mlserve.ops.rollout import IN_FLIGHT, RolloutError, Target, start, stop, targets
+from mlserve.ops.rollout import RolloutError, Target, start, stop, targets
 from mlserve.stack_files import stack_config, stack_settings
-from mlserve_runtime.conventions import newest_lock
+from mlserve_runtime.conventions import IN_FLIGHT_DEPLOYMENTS, newest_lock
 from services.rollout_hook.hook import run_hook
 from tests.conftest import TODAY
 from tests.support.stacks import edited
@@ -240,7 +240,7 @@ def test_given_stop_when_deployment_in_flight_then_stopped_with_rollback() -> No
     stubber.add_response(
         "list_deployments", {"deployments": ["d-ABC123"]},
         {"applicationName": target.application, "deploymentGroupName": target.group,
-         "includeOnlyStatuses": IN_FLIGHT},
+         "includeOnlyStatuses": IN_FLIGHT_DEPLOYMENTS},
     )  # fmt: skip
     stubber.add_response(
         "stop_deployment",

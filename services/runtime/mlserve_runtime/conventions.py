@@ -95,6 +95,7 @@ CODEDEPLOY_CONFIGS: dict[tuple[str, int | None, int | None], str] = {
     **{("linear", 10, m): f"CodeDeployDefault.LambdaLinear10PercentEvery{m}Minute"
        + ("s" if m > 1 else "") for m in (1, 2, 3, 10)},
 }  # fmt: skip
+IN_FLIGHT_DEPLOYMENTS = ["Created", "Queued", "InProgress", "Baking", "Ready"]  # CodeDeploy
 MAX_TRAFFIC_SHIFT_MINUTES = 2880  # 48 hours between a Lambda deployment's first and last shift
 DAY_SECONDS = 86_400
 
