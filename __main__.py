@@ -9,6 +9,7 @@ import pulumi
 from components.dependency_layers import DependencyLayers, DependencyLayersArgs
 from components.ledger import deployment_facts
 from components.model_service import ModelService, ModelServiceArgs
+from components.pruning import StackPruning, StackPruningArgs
 from components.rollout import StackRollout, StackRolloutArgs
 from components.settings import load_settings
 from components.telemetry import StackTelemetry, StackTelemetryArgs
@@ -34,10 +35,23 @@ functions = {
     for key, service in services.items()
     for version, function in service.versions.items()
 }
-if any(version.rollout for version in settings.deployed_versions()):
+rollout = (
     StackRollout(
         "rollout",
         StackRolloutArgs(settings=settings, functions=functions, layer_arns=layers.arns),
+    )
+    if any(version.rollout for version in settings.deployed_versions())
+    else None
+)
+if settings.pruning is not None:
+    StackPruning(
+        "pruning",
+        StackPruningArgs(
+            settings=settings,
+            functions=functions,
+            layer_arns=layers.arns,
+            deployment_groups=[g.arn for g in rollout.groups.values()] if rollout else [],
+        ),
     )
 telemetry = StackTelemetry(
     "telemetry",

@@ -72,7 +72,7 @@ class StackRollout(pulumi.ComponentResource):
         functions = {(v.service, v.key): args.functions[(v.service, v.key)] for v in rolled}
         service_role = aws.iam.Role(
             f"{name}-codedeploy-role",
-            assume_role_policy=json.dumps(_trust("codedeploy.amazonaws.com")),
+            assume_role_policy=json.dumps(service_trust("codedeploy.amazonaws.com")),
             description=f"CodeDeploy's role for the rollouts of {self.application_name}",
             opts=child,
         )
@@ -160,7 +160,7 @@ class StackRollout(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-hook-role",
-            assume_role_policy=json.dumps(_trust("lambda.amazonaws.com")),
+            assume_role_policy=json.dumps(service_trust("lambda.amazonaws.com")),
             description=f"Role of {hook_name}",
             opts=child,
         )
@@ -311,7 +311,8 @@ def _alarms(
     ]
 
 
-def _trust(service: str) -> dict[str, Any]:
+def service_trust(service: str) -> dict[str, Any]:
+    """A role trust policy letting one AWS service assume the role."""
     return {
         "Version": "2012-10-17",
         "Statement": [

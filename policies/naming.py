@@ -30,8 +30,8 @@ def lambda_function_name_matches_version_validator(
     unknowns = Unknowns()
     prefix = stack_config().name_prefix
     name = text(args.props, "name")
-    if name is not None and name == stack_config().hook_function:
-        return  # the rollout's hook: a platform function (policy rollouts-shift-safely)
+    if name in stack_config().platform_functions:
+        return  # the rollout's hook or the janitor: platform functions, not versions
     if isinstance(name, Unknown):
         unknowns.note("name")
     elif name is None:

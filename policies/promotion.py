@@ -73,12 +73,11 @@ def releases_promoted_validator(
     codes, layers = _released(ledger["versions"])
     unknowns = Unknowns()
     index = index_stack(args.resources)
-    hook = config.hook_function
     for function in index.of_type(FUNCTION):
         name = text(function.props, "name")
         ref = parse_function_name(config.name_prefix, name) if isinstance(name, str) else None
-        if ref is None or name == hook:
-            continue  # not a version (the rollout hook is platform code)
+        if ref is None or name in config.platform_functions:
+            continue  # not a version (the rollout hook and the janitor are platform code)
         image = text(function.props, "imageUri")
         if text(function.props, "packageType") == "Image":
             digest = image.rpartition("@sha256:")[2] if isinstance(image, str) else None

@@ -28,8 +28,8 @@ def active_versions_protected_validator(
     function = text(args.props, prop)
     if isinstance(function, Unknown):
         unknown(prop)
-    if function is not None and function == config.hook_function:
-        return  # the rollout's hook holds no version: deleting it breaks no caller
+    if function in config.platform_functions:
+        return  # the hook and the janitor hold no version: deleting them breaks no caller
     identity = (
         parse_function_name(config.name_prefix, function_name_of(function)) if function else None
     )

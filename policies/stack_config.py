@@ -27,6 +27,7 @@ from conventions import (
     SERVICE,
     VERSION,
     hook_function_name,
+    janitor_function_name,
 )
 from properties import guarded, whole_number
 from resources import STACK
@@ -79,6 +80,14 @@ class StackConfig:
         if self.environment is None:
             return None
         return hook_function_name(self.name_prefix, self.environment)
+
+    @property
+    def platform_functions(self) -> frozenset[str]:
+        """The stack's functions that hold no version: the rollout's hook, the pruning janitor."""
+        if self.environment is None:
+            return frozenset()
+        return frozenset({hook_function_name(self.name_prefix, self.environment),
+                          janitor_function_name(self.name_prefix, self.environment)})  # fmt: skip
 
     def readable(self, service: str, version: str) -> bool:
         """False when the config has this version (or its service) but could not read it."""

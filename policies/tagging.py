@@ -34,8 +34,7 @@ def lambda_version_tags_required_validator(
     if args.resource_type != FUNCTION:
         return
     unknowns = Unknowns()
-    hook = stack_config().hook_function
-    if hook is not None and text(args.props, "name") == hook:
+    if text(args.props, "name") in stack_config().platform_functions:
         return  # the rollout's hook: a platform function, not a version
     tags = lookup(args.props, "tags")
     if isinstance(tags, Unknown):

@@ -279,6 +279,22 @@ class Rollout(Model):
         return CODEDEPLOY_CONFIGS.get((self.strategy, self.percent, self.minutes))
 
 
+SCHEDULE = re.compile(
+    r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)|cron\([^()]+\))$"
+)
+
+
+class Pruning(Model):
+    """The scheduled janitor: `mlserve prune --apply --keep N` on an EventBridge schedule."""
+
+    keep: StrictInt = Field(default=5, ge=1, le=100)
+    schedule: Annotated[
+        StrictStr,
+        AfterValidator(_text(SCHEDULE, "an EventBridge Scheduler expression such as "
+                             "'rate(1 day)', 'rate(6 hours)' or 'cron(0 3 * * ? *)'")),
+    ] = "rate(1 day)"  # fmt: skip
+
+
 class Canary(Model):
     """A share of the alias's traffic sent to the newest published version while pinned."""
 
@@ -700,6 +716,8 @@ class Settings(Model):
         StrictStr, AfterValidator(_text(STACK_NAME, "a stack name such as dev"))
     ] | None = None  # fmt: skip
     """The stack whose deployed code this one must match (the pack's promotion policy)."""
+    pruning: Pruning | None = None
+    """The scheduled pruning of published versions nothing can reach, when set."""
     api: ApiSettings = Field(default_factory=ApiSettings)
     services: dict[ServiceKey, ServiceSettings] = Field(min_length=1)
 

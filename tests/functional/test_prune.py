@@ -9,9 +9,11 @@ that lists it is answered from the seed by a stand-in (`Seeded`); every other ca
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from components.pruning import janitor_plan
+from components.settings import settings_from_engine_config
+from mlserve.offline import PROJECT_ROOT
 from mlserve.ops import prune
-from mlserve.stack_files import stack_settings
+from mlserve.stack_files import stack_config, stack_settings
 from mlserve_runtime import prune as core
 from mlserve_runtime.conventions import layer_name
+from services.prune_janitor.janitor import run as run_janitor
 from tests.support.scratch import edit_stack, scratch_project
 
 STACK = "prod"
@@ -241,3 +247,19 @@ def test_given_bad_keep_when_run_then_exit_2_saying_why(
         prune.main(["--stack", STACK, "--keep", keep])
     assert exit_info.value.code == 2
     assert "keep at least the newest 1 version" in capsys.readouterr().err
+
+
+def test_given_the_janitor_when_scheduled_then_it_prunes_exactly_as_the_cli(
+    account: Account,
+) -> None:
+    # GIVEN the plan the program packages for the janitor of this stack, keeping KEEP
+    config = {**stack_config(STACK), "mlserve:pruning": json.dumps({"keep": KEEP})}
+    settings = settings_from_engine_config(config, stack=STACK, project_root=PROJECT_ROOT,
+                                           today=date.today())  # fmt: skip
+    plan = json.loads(json.dumps(janitor_plan(settings)))  # as read back from its package
+    # WHEN the janitor runs it
+    report = run_janitor(plan, account.client, None)
+    # THEN exactly the unreachable versions went, as with `mlserve prune --apply`
+    for function in account.functions:
+        assert account.versions(function) == account.reachable[function], function
+        assert set(report[function]["kept"]) == account.reachable[function]

@@ -85,6 +85,7 @@ SURFACE_MODULE = "contract.py"
 SURFACE_NAME = "SURFACE"
 LOCKS_DIR = "contracts"  # contracts/<service>/<vN>/0001.json, 0002.json, ...
 
+JANITOR_PLAN_FILE = "prune_plan.json"  # in the janitor's package: what it prunes, what it keeps
 HOOK_CHECKS_FILE = "rollout_checks.json"  # in the hook's package: what to send, what to expect
 HOOK_PREFIX = "CodeDeployHook_"  # the prefix AWSCodeDeployRoleForLambda lets CodeDeploy invoke
 # (strategy, percent, minutes) -> CodeDeploy's predefined Lambda deployment config
@@ -271,6 +272,11 @@ def codedeploy_application(name_prefix: str, environment: str) -> str:
 def image_repository(name_prefix: str, service: str) -> str:
     """The stack's ECR repository of a service's image versions, e.g. `mlserve/churn`."""
     return f"{name_prefix}mlserve/{service}"
+
+
+def janitor_function_name(name_prefix: str, environment: str) -> str:
+    """The scheduled pruning function of a stack (`mlserve:pruning`), e.g. `mlserve-prod-prune`."""
+    return f"{name_prefix}mlserve-{environment}-prune"
 
 
 def layer_suffix(runtime: str, architecture: str) -> str:
