@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.packaging import built_package, package_files
-from components.rollout import service_trust
+from components.platform_functions import logs_and_role, service_trust
 from components.settings import Settings
 from components.versioned_function import VersionedFunction
 from mlserve_runtime.conventions import (
@@ -97,20 +97,7 @@ class StackPruning(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         janitor_name = janitor_function_name(settings.name_prefix, settings.environment)
         tags = {"mlserve:environment": settings.environment}
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-janitor-logs",
-            name=f"/aws/lambda/{janitor_name}",
-            retention_in_days=settings.log_retention_days,
-            tags=tags,
-            opts=child,
-        )
-        role = aws.iam.Role(
-            f"{name}-janitor-role",
-            assume_role_policy=json.dumps(service_trust("lambda.amazonaws.com")),
-            description=f"Role of {janitor_name}",
-            tags=tags,
-            opts=child,
-        )
+        log_group, role = logs_and_role(f"{name}-janitor", janitor_name, settings, child)
         policy = aws.iam.RolePolicy(
             f"{name}-janitor-policy",
             role=role.id,

@@ -25,6 +25,7 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.packaging import built_package, package_files
+from components.platform_functions import logs_and_role, service_trust
 from components.settings import Rollout, Settings, VersionSettings
 from components.versioned_function import VersionedFunction
 from mlserve_runtime.conventions import (
@@ -152,18 +153,7 @@ class StackRollout(pulumi.ComponentResource):
         """The pre-traffic contract check, allowed to invoke only the rolled-out functions'
         versions and to report only on this application's deployment groups."""
         hook_name = hook_function_name(settings.name_prefix, settings.environment)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-hook-logs",
-            name=f"/aws/lambda/{hook_name}",
-            retention_in_days=settings.log_retention_days,
-            opts=child,
-        )
-        role = aws.iam.Role(
-            f"{name}-hook-role",
-            assume_role_policy=json.dumps(service_trust("lambda.amazonaws.com")),
-            description=f"Role of {hook_name}",
-            opts=child,
-        )
+        log_group, role = logs_and_role(f"{name}-hook", hook_name, settings, child)
         policy = aws.iam.RolePolicy(
             f"{name}-hook-policy",
             role=role.id,
@@ -309,16 +299,6 @@ def _alarms(
             **common,
         ),
     ]
-
-
-def service_trust(service: str) -> dict[str, Any]:
-    """A role trust policy letting one AWS service assume the role."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-        ],
-    }
 
 
 def _codedeploy_policy(alias_arns: list[str], hook_arn: str) -> str:
