@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.packaging import layer_directory
+from components.rollout import hook_platform
 from components.settings import Settings
 from mlserve_runtime.conventions import layer_name, layer_suffix
 
@@ -30,10 +31,13 @@ class DependencyLayers(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mlserve:lambda:DependencyLayers", name, None, opts)
         settings = args.settings
-        platforms = sorted({(v.runtime, v.architecture) for v in settings.deployed_versions()
-                            if v.image is None})  # fmt: skip  # an image brings its own
+        platforms = {(v.runtime, v.architecture) for v in settings.deployed_versions()
+                     if v.image is None}  # fmt: skip  # an image brings its own
+        rolled = [v for v in settings.deployed_versions() if v.rollout is not None]
+        if rolled:  # the hook runs on a layer too
+            platforms.add(hook_platform(rolled))
         self.arns = {}
-        for runtime, architecture in platforms:
+        for runtime, architecture in sorted(platforms):
             layer = aws.lambda_.LayerVersion(
                 f"{name}-{layer_suffix(runtime, architecture)}",
                 layer_name=layer_name(settings.name_prefix, runtime, architecture),

@@ -40,6 +40,7 @@ class ModelService(pulumi.ComponentResource):
         self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlserve:service:ModelService", name, None, opts)
+        self.repository, pull_policy = _image_repository(args.settings, args.service, self)
         self.versions = {
             version.key: VersionedFunction(
                 version.logical_name,
@@ -51,12 +52,13 @@ class ModelService(pulumi.ComponentResource):
                         if version.image is not None
                         else args.layer_arns[(version.runtime, version.architecture)]
                     ),
+                    # Lambda pulls the image when it creates the function: the policy comes first
+                    needs=[pull_policy] if version.image is not None and pull_policy else [],
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for version in args.service.deployed_versions
         }
-        self.repository = _image_repository(args.settings, args.service, self)
         self.ledger = {
             version.key: (
                 ledger_entry(
@@ -84,13 +86,13 @@ UNTAGGED_DAYS = 14  # untagged images older than this expire
 
 def _image_repository(
     settings: Settings, service: ServiceSettings, parent: pulumi.Resource
-) -> aws.ecr.Repository | None:
+) -> tuple[aws.ecr.Repository | None, aws.ecr.RepositoryPolicy | None]:
     """The service's ECR repository when a deployed version is an image: tags IMMUTABLE (a tag,
     once pushed, names one digest forever), scanned on push, expiring only untagged images, and
     open to Lambda's pulls for this service's functions only."""
     homes = [v.image_repository for v in service.deployed_versions if v.image_repository]
     if not homes:
-        return None
+        return None, None
     account, region, _ = homes[0]  # the checks put every image in the stack's repository
     child = pulumi.ResourceOptions(parent=parent)
     repository = aws.ecr.Repository(
@@ -130,7 +132,7 @@ def _image_repository(
         opts=child,
     )
     functions = f"arn:aws:lambda:{region}:{account}:function:{settings.name_prefix}{service.key}_v*"
-    aws.ecr.RepositoryPolicy(
+    pull_policy = aws.ecr.RepositoryPolicy(
         f"{service.key}-images-policy",
         repository=repository.name,
         policy=json.dumps(
@@ -149,4 +151,4 @@ def _image_repository(
         ),
         opts=child,
     )
-    return repository
+    return repository, pull_policy

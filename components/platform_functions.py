@@ -11,6 +11,14 @@ import pulumi_aws as aws
 
 from components.settings import Settings
 
+XRAY_STATEMENT = {
+    "Sid": "XRayTraceWritesAwsAllowsOnlyOnStar",
+    "Effect": "Allow",
+    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+    "Resource": "*",
+}
+"""What an Active-traced function's role needs: Lambda refuses to create the function without it."""
+
 
 def service_trust(service: str) -> dict[str, Any]:
     """A role trust policy letting one AWS service assume the role."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.packaging import built_package, package_files
-from components.platform_functions import logs_and_role, service_trust
+from components.platform_functions import XRAY_STATEMENT, logs_and_role, service_trust
 from components.settings import Settings
 from components.versioned_function import VersionedFunction
 from mlserve_runtime.conventions import (
@@ -167,8 +168,11 @@ def janitor_policy(
                 "lambda:GetPolicy",
                 "lambda:DeleteFunction",
             ],
-            "Resource": sorted({*function_arns, *(f"{arn}:*" for arn in function_arns)}),
+            # one pattern per service (`...:function:<prefix><service>_v*`, versions included):
+            # listing every function would pass IAM's 10,240 characters of inline policy
+            "Resource": sorted({re.sub(r"_v\d+$", "_v*", arn) for arn in function_arns}),
         },
+        XRAY_STATEMENT,
         {
             # AWS offers these listings on no narrower resource
             "Sid": "ListMappingsAndLayerVersions",

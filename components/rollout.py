@@ -25,7 +25,7 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.packaging import built_package, package_files
-from components.platform_functions import logs_and_role, service_trust
+from components.platform_functions import XRAY_STATEMENT, logs_and_role, service_trust
 from components.settings import Rollout, Settings, VersionSettings
 from components.versioned_function import VersionedFunction
 from mlserve_runtime.conventions import (
@@ -36,6 +36,7 @@ from mlserve_runtime.conventions import (
 
 HOOK_CODE = Path("services/rollout_hook")
 HOOK_HANDLER = "hook.handler"
+HOOK_DEFAULT_PLATFORM = ("python3.12", "arm64")
 HOOK_TIMEOUT_SECONDS = 300  # CodeDeploy waits an hour for the report; the checks take seconds
 ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
 START_COMMAND = ".venv/bin/python -m mlserve rollout start"  # the project's venv (Pulumi.yaml)
@@ -165,7 +166,7 @@ class StackRollout(pulumi.ComponentResource):
             opts=child,
         )
         package = hook_package(settings, rolled)
-        runtime, architecture = rolled[0].runtime, rolled[0].architecture  # a layer that exists
+        runtime, architecture = hook_platform(rolled)
         return aws.lambda_.Function(
             f"{name}-hook",
             name=hook_name,
@@ -206,6 +207,13 @@ class StackRollout(pulumi.ComponentResource):
         )
         configured: pulumi.Output[str] = custom.deployment_config_name
         return configured
+
+
+def hook_platform(rolled: list[VersionSettings]) -> tuple[str, str]:
+    """The hook's runtime and CPU: those of the first rolled-out zip version (whose layer the stack
+    builds), else the default platform, whose layer DependencyLayers then builds for the hook."""
+    zips = [v for v in rolled if v.image is None]
+    return (zips[0].runtime, zips[0].architecture) if zips else HOOK_DEFAULT_PLATFORM
 
 
 def hook_package(settings: Settings, rolled: list[VersionSettings]) -> Path:
@@ -342,6 +350,7 @@ def _hook_policy(function_arns: list[str], group_arns: list[str], log_group_arn:
         {
             "Version": "2012-10-17",
             "Statement": [
+                XRAY_STATEMENT,
                 {
                     "Sid": "InvokeRolledOutVersions",
                     "Effect": "Allow",

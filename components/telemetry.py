@@ -204,7 +204,7 @@ def dashboard_pages(settings: Settings) -> list[list[VersionSettings]]:
         cost = 3 if version.status == "deprecated" else 1
         if used + cost > DASHBOARD_WIDGETS_LIMIT:
             pages.append([])
-            used = 1
+            used = 2  # every page has the header and the API's widget
         pages[-1].append(version)
         used += cost
     return pages

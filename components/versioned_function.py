@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.packaging import built_package, code_sha256, layer_lock_digest, package_files
+from components.platform_functions import XRAY_STATEMENT
 from components.settings import Settings, VersionSettings, key_path
 
 
@@ -24,6 +25,8 @@ class VersionedFunctionArgs:
     version: VersionSettings
     layer_arn: pulumi.Input[str] | None
     """The dependency layer of a zip version; None for an image version."""
+    needs: list[pulumi.Resource] = field(default_factory=list)
+    """What must exist before the function is created (an image's repository policy)."""
 
 
 class VersionedFunction(pulumi.ComponentResource):
@@ -108,7 +111,8 @@ class VersionedFunction(pulumi.ComponentResource):
             logging_config={"log_format": "Text", "log_group": log_group.name},
             tags=tags,
             opts=pulumi.ResourceOptions.merge(
-                protected, pulumi.ResourceOptions(depends_on=[log_group, role_policy])
+                protected,
+                pulumi.ResourceOptions(depends_on=[log_group, role_policy, *args.needs]),
             ),
         )
         alias_options = protected
@@ -224,12 +228,7 @@ def _execution_policy(log_group_arn: str) -> str:
                     "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                     "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
                 },
-                {
-                    "Sid": "XRayTraceWritesAwsAllowsOnlyOnStar",
-                    "Effect": "Allow",
-                    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                    "Resource": "*",
-                },
+                XRAY_STATEMENT,
             ],
         }
     )

@@ -79,9 +79,8 @@ def promotion_ledger(path: Path) -> dict[str, Any]:
         raise LedgerError(f"--promote-from {path}: {error}") from None
     if looks_like_stack_output(document):
         return ledger_from_stack_output(document)
-    ledger = ((document or {}).get(LEDGER_POLICIES[0]) or {}).get("ledger") if isinstance(
-        document, Mapping
-    ) else None  # fmt: skip
+    settings = document.get(LEDGER_POLICIES[0]) if isinstance(document, Mapping) else None
+    ledger = settings.get("ledger") if isinstance(settings, Mapping) else None
     if not isinstance(ledger, Mapping):
         raise LedgerError(
             f"--promote-from {path}: neither `pulumi stack output --json` of an mlserve stack nor "

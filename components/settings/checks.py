@@ -27,6 +27,7 @@ from mlserve_runtime.conventions import (
     declared_surface,
     hook_function_name,
     image_repository,
+    janitor_function_name,
 )
 
 EntryCheck = Callable[[Any, KeyPath, ValidationInfo], None]
@@ -413,13 +414,20 @@ def check_stack(settings: Settings, problems: Problems) -> None:
     elif source is not None and not (settings.project_root / f"Pulumi.{source}.yaml").is_file():
         problems.add(("promoteFrom",), f"there is no stack file Pulumi.{source}.yaml; name the "
                      "stack whose ledger this one's code must match, e.g. dev")  # fmt: skip
-    hook = hook_function_name(settings.name_prefix, settings.environment)
-    if any(v.rollout for v in settings.deployed_versions()) and len(hook) > FUNCTION_NAME_LIMIT:
-        problems.add(
-            ("namePrefix",),
-            f"the pre-traffic hook function {hook!r} has {len(hook)} characters, Lambda allows "
-            f"{FUNCTION_NAME_LIMIT}; shorten mlserve:namePrefix or mlserve:environment",
-        )
+    platform = [
+        ("the pre-traffic hook function", hook_function_name,
+         any(v.rollout for v in settings.deployed_versions())),
+        ("the pruning janitor (and its schedule)", janitor_function_name,
+         settings.pruning is not None),
+    ]  # fmt: skip
+    for what, formula, used in platform:
+        name = formula(settings.name_prefix, settings.environment)
+        if used and len(name) > FUNCTION_NAME_LIMIT:
+            problems.add(
+                ("namePrefix",),
+                f"{what} {name!r} has {len(name)} characters, Lambda allows "
+                f"{FUNCTION_NAME_LIMIT}; shorten mlserve:namePrefix or mlserve:environment",
+            )
     domain = settings.api.domain
     match = CERTIFICATE_ARN.fullmatch(domain.certificate_arn) if domain else None
     if match is not None and settings.region is not None and match.group(1) != settings.region:

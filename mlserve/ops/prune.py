@@ -113,7 +113,8 @@ def main(argv: Sequence[str]) -> int:
     except (BotoCoreError, ClientError) as error:
         print(f"mlserve prune: AWS refused: {error}; nothing more was deleted. Check the "
               "credentials, region and permissions (lambda:List*, lambda:GetPolicy, "
-              "lambda:DeleteFunction, lambda:DeleteLayerVersion)", file=sys.stderr)  # fmt: skip
+              "lambda:DeleteFunction, lambda:DeleteLayerVersion, and codedeploy:ListDeployments, "
+              "codedeploy:GetDeployment with rollouts)", file=sys.stderr)  # fmt: skip
         return 1
     for plan in plans:
         print("\n".join(plan.lines(args.apply)))

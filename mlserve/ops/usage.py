@@ -104,7 +104,10 @@ def request_time(entry: Mapping[str, Any]) -> datetime | None:
     if isinstance(epoch, str) and epoch.isdigit():
         epoch = int(epoch)
     if isinstance(epoch, int | float) and not isinstance(epoch, bool) and epoch >= 0:
-        return datetime.fromtimestamp(epoch / 1000 if epoch > EPOCH_MS_ABOVE else epoch, UTC)
+        try:
+            return datetime.fromtimestamp(epoch / 1000 if epoch > EPOCH_MS_ABOVE else epoch, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None  # no date a request can have
     text = entry.get("requestTime")
     if isinstance(text, str):
         try:

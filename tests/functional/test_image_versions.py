@@ -222,3 +222,34 @@ def test_given_all_versions_images_when_registered_then_no_layer_is_built() -> N
     assert run.of_type(LAYER) == []
     assert {f.inputs["packageType"] for f in run.of_type(FUNCTION)
             if "mlserve:service" in f.inputs["tags"]} == {"Image"}  # fmt: skip
+
+
+def test_given_image_version_when_registered_then_it_waits_for_the_pull_policy(
+    image_run: ProgramRun,
+) -> None:
+    version = the_version()
+    (function,) = [
+        f for f in image_run.of_type(FUNCTION) if f.inputs["name"] == version.function_name
+    ]
+    (policy,) = image_run.of_type(REPOSITORY_POLICY)
+    assert policy.urn in function.dependencies
+
+
+def test_given_rolled_out_image_versions_only_when_registered_then_the_hook_has_a_layer() -> None:
+    version = the_version()
+
+    def edit(services: dict[str, Any]) -> None:
+        for name in list(services):
+            if name != version.service:
+                del services[name]
+        for key, raw in services[version.service]["versions"].items():
+            if "code" in raw:
+                raw["localCode"] = raw.pop("code")
+                raw["image"] = image_uri(digest=f"{int(key[1:]):064x}")
+        services[version.service]["versions"][version.key]["rollout"] = {"strategy": "canary"}
+
+    run = run_program(edited(stack_config(STACK), edit), stack=STACK, today=TODAY)
+    assert run.error is None, run.error
+    layers = {layer.outputs["arn"] for layer in run.of_type(LAYER)}
+    hooks = [f for f in run.of_type(FUNCTION) if "mlserve:service" not in f.inputs.get("tags", {})]
+    assert hooks and all(set(hook.inputs["layers"]) <= layers and layers for hook in hooks)

@@ -29,6 +29,7 @@ from mlserve.stack_files import stack_config, stack_settings
 from mlserve_runtime import prune as core
 from mlserve_runtime.conventions import layer_name
 from services.prune_janitor.janitor import run as run_janitor
+from tests.conftest import TODAY
 from tests.support.scratch import edit_stack, scratch_project
 
 STACK = "prod"
@@ -255,7 +256,7 @@ def test_given_the_janitor_when_scheduled_then_it_prunes_exactly_as_the_cli(
     # GIVEN the plan the program packages for the janitor of this stack, keeping KEEP
     config = {**stack_config(STACK), "mlserve:pruning": json.dumps({"keep": KEEP})}
     settings = settings_from_engine_config(config, stack=STACK, project_root=PROJECT_ROOT,
-                                           today=date.today())  # fmt: skip
+                                           today=date.fromisoformat(TODAY))  # fmt: skip
     plan = json.loads(json.dumps(janitor_plan(settings)))  # as read back from its package
     # WHEN the janitor runs it
     report = run_janitor(plan, account.client, None)
@@ -263,3 +264,36 @@ def test_given_the_janitor_when_scheduled_then_it_prunes_exactly_as_the_cli(
     for function in account.functions:
         assert account.versions(function) == account.reachable[function], function
         assert set(report[function]["kept"]) == account.reachable[function]
+
+
+def test_given_in_flight_deployment_when_pruned_then_its_current_and_target_versions_stay(
+    account: Account,
+) -> None:
+    # GIVEN a CodeDeploy deployment in flight from 2 to 7 on a function whose newest KEEP are
+    # 8 and 9, and a group named for another function that does not exist yet
+    function = account.functions[1]
+    codedeploy = boto3.client("codedeploy", region_name=REGION)
+    codedeploy.create_application(applicationName="app", computePlatform="Lambda")
+    codedeploy.create_deployment_group(
+        applicationName="app", deploymentGroupName=function,
+        serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
+        deploymentStyle={"deploymentType": "BLUE_GREEN",
+                         "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+    )  # fmt: skip
+    shift = {"Name": function, "Alias": "a", "CurrentVersion": "2", "TargetVersion": "7"}
+    resource = {"Type": "AWS::Lambda::Function", "Properties": shift}
+    spec = {"version": "0.0", "Resources": [{"f": resource}]}
+    deployment = codedeploy.create_deployment(
+        applicationName="app", deploymentGroupName=function,
+        revision={"revisionType": "AppSpecContent",
+                  "appSpecContent": {"content": json.dumps(spec)}},
+    )["deploymentId"]  # fmt: skip
+    # WHEN the in-flight versions protect the prune
+    flying = core.in_flight_versions(codedeploy, "app", [function, "not-deployed-yet"])
+    core.prune_all(account.client, [function], [], KEEP, flying, apply=True)
+    # THEN both ends of the deployment are kept, with the reason
+    assert flying == {function: {
+        2: f"CurrentVersion of in-flight deployment {deployment}",
+        7: f"TargetVersion of in-flight deployment {deployment}",
+    }}  # fmt: skip
+    assert account.versions(function) == account.reachable[function] | {2, 7}

@@ -78,16 +78,17 @@ def test_given_pruning_when_registered_then_the_janitor_may_touch_only_this_stac
     statements = {s["Sid"]: s for s in document["Statement"]}
     arns = [f.outputs["arn"] for f in run.of_type(FUNCTION) if f.urn != function.urn
             and "mlserve:service" in f.inputs.get("tags", {})]  # fmt: skip
-    assert set(statements["PruneOwnFunctionVersions"]["Resource"]) == {
-        *arns,
-        *(f"{arn}:*" for arn in arns),
-    }
+    services = {re.sub(r"_v\d+$", "_v*", arn) for arn in arns}  # one pattern per service
+    assert set(statements["PruneOwnFunctionVersions"]["Resource"]) == services
+    assert all(re.fullmatch(pattern.replace("*", ".*"), arn) for arn in arns
+               for pattern in services if arn.startswith(pattern[:-1]))  # fmt: skip
     assert "lambda:DeleteFunction" in statements["PruneOwnFunctionVersions"]["Action"]
     layers = {re.sub(r":\d+$", ":*", r.outputs["arn"]) for r in run.of_type(LAYER)}
     assert set(statements["PruneOwnLayerVersions"]["Resource"]) == layers
-    wildcard = [s for s in document["Statement"] if s["Resource"] == "*"]
-    assert [set(s["Action"]) for s in wildcard] == [
-        {"lambda:ListEventSourceMappings", "lambda:ListLayerVersions"}
+    wildcard = sorted(sorted(s["Action"]) for s in document["Statement"] if s["Resource"] == "*")
+    assert wildcard == [
+        ["lambda:ListEventSourceMappings", "lambda:ListLayerVersions"],
+        ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],  # Active tracing needs them
     ]
 
 
@@ -128,4 +129,12 @@ def test_given_bad_pruning_when_validated_then_the_error_says_how_to_fix_it(
 ) -> None:
     with pytest.raises(ConfigError, match=re.escape(expected)):
         settings_from_engine_config(with_pruning(pruning), stack=STACK, project_root=PROJECT_ROOT,
+                                    today=date.fromisoformat(TODAY))  # fmt: skip
+
+
+def test_given_long_prefix_and_environment_when_pruning_then_the_janitor_name_is_refused() -> None:
+    config = {**with_pruning(PRUNING), "mlserve:namePrefix": "p" * 32,
+              "mlserve:environment": "e" * 32}  # fmt: skip
+    with pytest.raises(ConfigError, match="the pruning janitor"):
+        settings_from_engine_config(config, stack=STACK, project_root=PROJECT_ROOT,
                                     today=date.fromisoformat(TODAY))  # fmt: skip

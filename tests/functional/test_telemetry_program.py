@@ -19,6 +19,7 @@ from components.telemetry import (
     PATTERN_LIMIT,
     RULE_FILTER_VALUES,
     callers_rule,
+    dashboard_pages,
     requests_pattern,
 )
 from mlserve.offline import PROJECT_ROOT, ProgramRun, Registration, run_program
@@ -274,3 +275,20 @@ def test_given_many_routes_when_matched_then_rule_and_filter_stay_within_aws_lim
     assert len(pattern) <= PATTERN_LIMIT
     named = re.findall(r'\$\.routeKey = "([^"]+)"', pattern)
     assert named == keys or (named == [] and pattern == '{ $.path = "/churn/v1/*" }')
+
+
+@pytest.mark.parametrize("deprecated_every", [2, 3, 1000])
+def test_given_many_versions_when_paged_then_every_dashboard_holds_at_most_the_limit(
+    deprecated_every: int,
+) -> None:
+    # GIVEN 1,200 versions, some deprecated (each costs 3 widgets, others 1; every page 2 more)
+    versions = [SimpleNamespace(status="deprecated" if n % deprecated_every == 0 else "active")
+                for n in range(1200)]  # fmt: skip
+    settings: Any = SimpleNamespace(deployed_versions=lambda: versions)
+    # WHEN split into dashboards
+    pages = dashboard_pages(settings)
+    # THEN each stays within CloudWatch's widgets per dashboard, and all versions appear once
+    for page in pages:
+        widgets = 2 + sum(3 if v.status == "deprecated" else 1 for v in page)
+        assert widgets <= DASHBOARD_WIDGETS_LIMIT
+    assert [v for page in pages for v in page] == versions

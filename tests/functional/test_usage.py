@@ -283,3 +283,14 @@ def test_given_usage_report_when_catalogue_rendered_then_deprecated_versions_lis
         assert f"`{caller}`" in page
     assert catalogue.render(settings) == catalogue.render(settings, None)
     assert "Callers of" not in catalogue.render(settings)
+
+
+def test_given_impossible_request_time_when_ranged_then_the_line_is_skipped_not_a_traceback(
+    prod_run: ProgramRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    route = sorted(r.inputs["routeKey"] for r in prod_run.of_type(ROUTE))[0]
+    log = tmp_path / "access.log"
+    log.write_text(json.dumps({"routeKey": route, "requestTimeEpoch": str(10**20)}) + "\n")
+    code, out, err = run_usage(capsys, "--access-log", str(log), "--json", "--since", "2026-01-01")
+    assert code == 0 and json.loads(out) == {}
+    assert "1 without a readable request time" in err

@@ -168,11 +168,17 @@ def in_flight_versions(
     """The current and target versions of in-flight CodeDeploy deployments, by function name
     (a deployment group is named after its function)."""
     found: dict[str, dict[int, str]] = {}
+    missing = (
+        codedeploy.exceptions.ApplicationDoesNotExistException,
+        codedeploy.exceptions.DeploymentGroupDoesNotExistException,
+    )
     for group in groups:
-        ids = codedeploy.list_deployments(
-            applicationName=application, deploymentGroupName=group,
-            includeOnlyStatuses=IN_FLIGHT_DEPLOYMENTS,
-        ).get("deployments", [])  # fmt: skip
+        try:
+            ids = list(_pages(codedeploy, "list_deployments", "deployments",
+                              applicationName=application, deploymentGroupName=group,
+                              includeOnlyStatuses=IN_FLIGHT_DEPLOYMENTS))  # fmt: skip
+        except missing:
+            continue  # not deployed yet: nothing in flight
         for deployment in ids:
             info = codedeploy.get_deployment(deploymentId=deployment)["deploymentInfo"]
             content = ((info.get("revision") or {}).get("appSpecContent") or {}).get("content")
