@@ -1,5 +1,6 @@
-"""What a platform function (the rollout's hook, the pruning janitor) needs around it: its own log
-group with the stack's retention, and a role only Lambda may assume."""
+"""What every function the stack runs needs around it (a version's, the rollout's hook, the pruning
+janitor): its own log group with the stack's retention, and an execution role only Lambda may
+assume."""
 
 from __future__ import annotations
 
@@ -31,10 +32,15 @@ def service_trust(service: str) -> dict[str, Any]:
 
 
 def logs_and_role(
-    name: str, function_name: str, settings: Settings, opts: pulumi.ResourceOptions
+    name: str,
+    function_name: str,
+    settings: Settings,
+    opts: pulumi.ResourceOptions,
+    tags: dict[str, str] | None = None,
 ) -> tuple[aws.cloudwatch.LogGroup, aws.iam.Role]:
-    """`<name>-logs` (/aws/lambda/<function_name>) and `<name>-role` of a platform function."""
-    tags = {"mlserve:environment": settings.environment}
+    """`<name>-logs` (/aws/lambda/<function_name>) and `<name>-role` of a function; the tags
+    default to the stack's environment."""
+    tags = tags or {"mlserve:environment": settings.environment}
     log_group = aws.cloudwatch.LogGroup(
         f"{name}-logs",
         name=f"/aws/lambda/{function_name}",
@@ -45,7 +51,7 @@ def logs_and_role(
     role = aws.iam.Role(
         f"{name}-role",
         assume_role_policy=json.dumps(service_trust("lambda.amazonaws.com")),
-        description=f"Role of {function_name}",
+        description=f"Execution role of {function_name}",
         tags=tags,
         opts=opts,
     )

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.packaging import built_package, code_sha256, layer_lock_digest, package_files
-from components.platform_functions import XRAY_STATEMENT
+from components.platform_functions import XRAY_STATEMENT, logs_and_role
 from components.settings import Settings, VersionSettings, key_path
 
 
@@ -60,20 +60,7 @@ class VersionedFunction(pulumi.ComponentResource):
         # active version, while everything around them can still be replaced freely.
         protected = pulumi.ResourceOptions(parent=self, protect=version.status == "active")
 
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/lambda/{version.function_name}",
-            retention_in_days=settings.log_retention_days,
-            tags=tags,
-            opts=child,
-        )
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=json.dumps(_LAMBDA_TRUST_POLICY),
-            description=f"Execution role of {version.function_name}",
-            tags=tags,
-            opts=child,
-        )
+        log_group, role = logs_and_role(name, version.function_name, settings, child, tags)
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
@@ -201,18 +188,6 @@ def function_revision(settings: Settings, version: VersionSettings, code_hash: s
         else sorted(environment.items()),
     }
     return hashlib.sha256(json.dumps(published, sort_keys=True).encode()).hexdigest()
-
-
-_LAMBDA_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 def _execution_policy(log_group_arn: str) -> str:
