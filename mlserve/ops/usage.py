@@ -70,7 +70,9 @@ class Tally:
     def report(self) -> Report:
         """`{service: {version: {"requests": N, "callers": {caller: N}}}}`, busiest first."""
         report: Report = {}
-        for (service, version), callers in sorted(self.counts.items(), key=_version_order):
+        for (service, version), callers in sorted(
+            self.counts.items(), key=lambda item: _key_order(item[0])
+        ):
             report.setdefault(service, {})[version] = {
                 "requests": sum(callers.values()),
                 "callers": dict(callers.most_common()),
@@ -88,11 +90,6 @@ class Tally:
             total = sum(self.skipped.values())
             lines.append(f"skipped {total} of {self.lines} line(s): {'; '.join(parts)}")
         return "\n".join(lines) or None
-
-
-def _version_order(item: tuple[tuple[str, str], Any]) -> tuple[str, int]:
-    (service, version), _ = item
-    return service, int(version[1:])
 
 
 def request_time(entry: Mapping[str, Any]) -> datetime | None:
