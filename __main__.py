@@ -25,7 +25,13 @@ settings = load_settings()
 layers = DependencyLayers("deps", DependencyLayersArgs(settings=settings))
 services = {
     key: ModelService(
-        key, ModelServiceArgs(settings=settings, service=service, layer_arns=layers.arns)
+        key,
+        ModelServiceArgs(
+            settings=settings,
+            service=service,
+            layer_arns=layers.arns,
+            layer_sha256s=layers.sha256s,
+        ),
     )
     for key, service in settings.services.items()
 }

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.packaging import layer_directory
-from components.rollout import hook_platform
+from components.packaging import layer_directory, layer_sha256
 from components.settings import Settings
 from mlserve_runtime.conventions import layer_name, layer_suffix
 
@@ -21,23 +20,22 @@ class DependencyLayersArgs:
 
 
 class DependencyLayers(pulumi.ComponentResource):
-    """One layer version per (runtime, architecture) that a deployed zip version uses."""
+    """One layer version per (runtime, architecture) the stack's functions use
+    (Settings.layer_platforms)."""
 
     arns: dict[tuple[str, str], pulumi.Output[str]]
     """Layer version ARN by (runtime, architecture)."""
+    sha256s: dict[tuple[str, str], str]
+    """The layer folder's tree_sha256 (the ledger's layerSha256) by (runtime, architecture)."""
 
     def __init__(
         self, name: str, args: DependencyLayersArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlserve:lambda:DependencyLayers", name, None, opts)
         settings = args.settings
-        platforms = {(v.runtime, v.architecture) for v in settings.deployed_versions()
-                     if v.image is None}  # fmt: skip  # an image brings its own
-        rolled = [v for v in settings.deployed_versions() if v.rollout is not None]
-        if rolled:  # the hook runs on a layer too
-            platforms.add(hook_platform(rolled))
         self.arns = {}
-        for runtime, architecture in sorted(platforms):
+        self.sha256s = {}
+        for runtime, architecture in settings.layer_platforms:
             layer = aws.lambda_.LayerVersion(
                 f"{name}-{layer_suffix(runtime, architecture)}",
                 layer_name=layer_name(settings.name_prefix, runtime, architecture),
@@ -54,4 +52,7 @@ class DependencyLayers(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.arns[(runtime, architecture)] = layer.arn
+            self.sha256s[(runtime, architecture)] = layer_sha256(
+                settings.project_root, runtime, architecture
+            )
         self.register_outputs({})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.settings import Settings, VersionSettings
-from mlserve_runtime.conventions import LEDGER_VERSION, route_key
+from mlserve_runtime.conventions import LEDGER_VERSION
 
 
 def deployment_facts(settings: Settings) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def ledger_entry(
         entry["successor"] = version.successor
     if version.deployed:
         entry["surface"] = {
-            "routes": [route_key(version.service, version.key, r.key) for r in version.all_routes],
+            "routes": version.route_keys,
             "auth": version.owner.auth,
         }
     return entry

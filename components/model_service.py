@@ -10,7 +10,6 @@ import pulumi
 import pulumi_aws as aws
 
 from components.ledger import ledger_entry
-from components.packaging import layer_sha256
 from components.settings import ServiceSettings, Settings
 from components.versioned_function import VersionedFunction, VersionedFunctionArgs
 from mlserve_runtime.conventions import image_repository
@@ -23,6 +22,7 @@ class ModelServiceArgs:
     settings: Settings
     service: ServiceSettings
     layer_arns: dict[tuple[str, str], pulumi.Output[str]]
+    layer_sha256s: dict[tuple[str, str], str]
     """Dependency layer ARN by (runtime, architecture)."""
 
 
@@ -67,11 +67,9 @@ class ModelService(pulumi.ComponentResource):
                     published=deployed.function.version,
                     code_sha256=deployed.code_sha256,
                     revision=deployed.revision,
-                    layer_sha256=None
-                    if version.image is not None
-                    else layer_sha256(
-                        args.settings.project_root, version.runtime, version.architecture
-                    ),
+                    layer_sha256=args.layer_sha256s[(version.runtime, version.architecture)]
+                    if version.image is None
+                    else None,
                 )
                 if (deployed := self.versions.get(version.key)) is not None
                 else ledger_entry(version)

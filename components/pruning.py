@@ -54,13 +54,7 @@ def janitor_plan(settings: Settings) -> dict[str, Any]:
     deployed = settings.deployed_versions()
     return {
         "functions": [v.function_name for v in deployed],
-        "layers": sorted(
-            {
-                layer_name(settings.name_prefix, v.runtime, v.architecture)
-                for v in deployed
-                if v.image is None
-            }
-        ),
+        "layers": [layer_name(settings.name_prefix, *p) for p in settings.layer_platforms],
         "keep": settings.pruning.keep,
         "pinned": {
             v.function_name: {str(v.pin): f"pinned by stack {settings.stack}"}

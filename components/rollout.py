@@ -36,7 +36,6 @@ from mlserve_runtime.conventions import (
 
 HOOK_CODE = Path("services/rollout_hook")
 HOOK_HANDLER = "hook.handler"
-HOOK_DEFAULT_PLATFORM = ("python3.12", "arm64")
 HOOK_TIMEOUT_SECONDS = 300  # CodeDeploy waits an hour for the report; the checks take seconds
 ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
 START_COMMAND = ".venv/bin/python -m mlserve rollout start"  # the project's venv (Pulumi.yaml)
@@ -166,7 +165,8 @@ class StackRollout(pulumi.ComponentResource):
             opts=child,
         )
         package = hook_package(settings, rolled)
-        runtime, architecture = hook_platform(rolled)
+        assert settings.hook_platform is not None, "a hook only with rollouts"
+        runtime, architecture = settings.hook_platform
         return aws.lambda_.Function(
             f"{name}-hook",
             name=hook_name,
@@ -207,13 +207,6 @@ class StackRollout(pulumi.ComponentResource):
         )
         configured: pulumi.Output[str] = custom.deployment_config_name
         return configured
-
-
-def hook_platform(rolled: list[VersionSettings]) -> tuple[str, str]:
-    """The hook's runtime and CPU: those of the first rolled-out zip version (whose layer the stack
-    builds), else the default platform, whose layer DependencyLayers then builds for the hook."""
-    zips = [v for v in rolled if v.image is None]
-    return (zips[0].runtime, zips[0].architecture) if zips else HOOK_DEFAULT_PLATFORM
 
 
 def hook_package(settings: Settings, rolled: list[VersionSettings]) -> Path:

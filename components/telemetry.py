@@ -26,7 +26,6 @@ from mlserve_runtime.conventions import (
     METRIC_DIMENSIONS,
     METRIC_REQUESTS,
     metrics_namespace,
-    route_key,
     sunset_moment,
 )
 
@@ -35,11 +34,6 @@ RULE_FILTER_VALUES = 10  # strings in a Contributor Insights filter's In or Star
 PATTERN_LIMIT = 1024  # characters of a metric filter pattern
 ALARM_PERIOD_SECONDS = 300
 WIDTH, HEIGHT = 12, 6  # a dashboard row is 24 units wide
-
-
-def route_keys(version: VersionSettings) -> list[str]:
-    """Every route key the version answers on the API, e.g. `POST /churn/v1/predict`."""
-    return [route_key(version.service, version.key, route.key) for route in version.all_routes]
 
 
 def access_namespace(settings: Settings) -> str:
@@ -71,7 +65,7 @@ def callers_rule(log_group: str, version: VersionSettings) -> dict[str, Any]:
     """Top callers of a version's routes: the signed principal and the user agent together (an
     unsigned call has `-` as its principal, so its user agent tells callers apart). A version
     with more route keys than a filter holds is matched by its base path instead."""
-    keys = route_keys(version)
+    keys = version.route_keys
     routes = (
         {"Match": "$.routeKey", "In": keys}
         if len(keys) <= RULE_FILTER_VALUES
@@ -89,7 +83,7 @@ def callers_rule(log_group: str, version: VersionSettings) -> dict[str, Any]:
 def requests_pattern(version: VersionSettings) -> str:
     """The metric filter pattern matching the access-log lines of a version's routes (of its
     base path when the routes would not fit a pattern)."""
-    pattern = "{ " + " || ".join(f'$.routeKey = "{key}"' for key in route_keys(version)) + " }"
+    pattern = "{ " + " || ".join(f'$.routeKey = "{key}"' for key in version.route_keys) + " }"
     return pattern if len(pattern) <= PATTERN_LIMIT else f'{{ $.path = "{version.base_path}/*" }}'
 
 

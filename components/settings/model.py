@@ -59,11 +59,13 @@ from mlserve_runtime.conventions import (
     logical_name,
     metrics_namespace,
     newest_lock,
+    route_key,
 )
 
 if TYPE_CHECKING:
     from components.settings.checks import EntryCheck
 
+HOOK_DEFAULT_PLATFORM = ("python3.12", "arm64")  # the hook's when only images roll out
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # Pulumi's stack names
 ECR_REPOSITORY = r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9][a-z0-9._/-]{1,255})"
 IMAGE_URI = re.compile(rf"^{ECR_REPOSITORY}@sha256:([0-9a-f]{{64}})$")
@@ -474,6 +476,11 @@ class VersionSettings(Model):
         return self.routes + RESERVED
 
     @property
+    def route_keys(self) -> list[str]:
+        """The public route key of each of all_routes, e.g. `POST /churn/v2/predict`."""
+        return [route_key(self.service, self.key, route.key) for route in self.all_routes]
+
+    @property
     def variables(self) -> dict[str, str]:
         """The function's whole environment: the version's own variables plus the MLSERVE_*
         facts the runtime reads (the local API sets exactly these too)."""
@@ -804,3 +811,23 @@ class Settings(Model):
     def deployed_versions(self) -> list[VersionSettings]:
         """Every version that has resources."""
         return [v for v in self.versions() if v.deployed]
+
+    @property
+    def hook_platform(self) -> tuple[str, str] | None:
+        """(runtime, architecture) of the rollout's hook: the first rolled-out zip version's,
+        else the default; None without rollouts."""
+        rolled = [v for v in self.deployed_versions() if v.rollout is not None]
+        if not rolled:
+            return None
+        zips = [v for v in rolled if v.image is None]
+        return (zips[0].runtime, zips[0].architecture) if zips else HOOK_DEFAULT_PLATFORM
+
+    @property
+    def layer_platforms(self) -> list[tuple[str, str]]:
+        """The (runtime, architecture) of every dependency layer the stack builds: those of its
+        zip versions (an image brings its own) and the hook's."""
+        platforms = {(v.runtime, v.architecture) for v in self.deployed_versions()
+                     if v.image is None}  # fmt: skip
+        if self.hook_platform is not None:
+            platforms.add(self.hook_platform)
+        return sorted(platforms)

@@ -34,9 +34,8 @@ def stack_functions(settings: Settings) -> list[str]:
 
 
 def stack_layers(settings: Settings) -> list[str]:
-    """The dependency layers of the stack's zip versions."""
-    return sorted({layer_name(settings.name_prefix, v.runtime, v.architecture)
-                   for v in settings.deployed_versions() if v.image is None})  # fmt: skip
+    """The dependency layers the stack builds."""
+    return [layer_name(settings.name_prefix, *platform) for platform in settings.layer_platforms]
 
 
 def pinned_versions(project_root: Path = PROJECT_ROOT) -> dict[str, dict[int, str]]:

@@ -24,6 +24,7 @@ from mlserve_runtime.conventions import (
     IN_FLIGHT_DEPLOYMENTS,
     codedeploy_application,
     hook_function_name,
+    shift_properties,
 )
 
 
@@ -131,11 +132,7 @@ def latest(target: Target, codedeploy: Any) -> dict[str, Any] | None:
         return None
     infos = [codedeploy.get_deployment(deploymentId=i)["deploymentInfo"] for i in ids]
     newest = max(infos, key=lambda info: info.get("createTime") or 0)
-    content = ((newest.get("revision") or {}).get("appSpecContent") or {}).get("content")
-    properties: dict[str, Any] = {}
-    if content:
-        resource = json.loads(content)["Resources"][0]
-        properties = next(iter(resource.values()))["Properties"]
+    properties = shift_properties(newest)
     return {
         "id": newest["deploymentId"],
         "status": newest.get("status"),

@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from mlserve_runtime.contract_check import version_problems
-from mlserve_runtime.conventions import HOOK_CHECKS_FILE
+from mlserve_runtime.conventions import HOOK_CHECKS_FILE, shift_properties
 
 log = logging.getLogger("mlserve.rollout_hook")
 
 
 def deployment_target(deployment: Mapping[str, Any]) -> tuple[str, str, str]:
     """(function, alias, target version) from a Lambda deployment's AppSpec."""
-    content = deployment["deploymentInfo"]["revision"]["appSpecContent"]["content"]
-    resource = next(iter(json.loads(content)["Resources"][0].values()))["Properties"]
-    return resource["Name"], resource["Alias"], str(resource["TargetVersion"])
+    shift = shift_properties(deployment["deploymentInfo"])
+    return shift["Name"], shift["Alias"], str(shift["TargetVersion"])
 
 
 def run_hook(event: Mapping[str, Any], codedeploy: Any, lambda_client: Any, checks: Any) -> str:

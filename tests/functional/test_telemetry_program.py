@@ -264,6 +264,7 @@ def test_given_many_routes_when_matched_then_rule_and_filter_stay_within_aws_lim
         + [SimpleNamespace(key="GET /health"), SimpleNamespace(key="GET /metadata")],
     )  # fmt: skip
     keys = [f"{r.key.split(' ')[0]} /churn/v1{r.key.split(' ')[1]}" for r in version.all_routes]
+    version.route_keys = keys  # as VersionSettings.route_keys gives them
     # WHEN its callers rule and request filter are made
     (rule_filter,) = callers_rule("/aws/apigateway/x", version)["Contribution"]["Filters"]
     pattern = requests_pattern(version)

@@ -263,6 +263,17 @@ def surface_problems(surface: Any) -> list[str]:
     return problems
 
 
+def shift_properties(deployment_info: Any) -> dict[str, Any]:
+    """The Properties of a Lambda deployment's AppSpec (Name, Alias, CurrentVersion,
+    TargetVersion), as GetDeployment's `deploymentInfo` carries it; empty without an AppSpec."""
+    revision = deployment_info.get("revision") or {}
+    content = (revision.get("appSpecContent") or {}).get("content")
+    if not content:
+        return {}
+    resource = json.loads(content)["Resources"][0]
+    return dict(next(iter(resource.values()))["Properties"])
+
+
 def codedeploy_application(name_prefix: str, environment: str) -> str:
     """The stack's CodeDeploy application, e.g. `dev-mlserve-dev`; each rolled-out version's
     deployment group is named as its function."""

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlserve_runtime.conventions import IN_FLIGHT_DEPLOYMENTS
+from mlserve_runtime.conventions import IN_FLIGHT_DEPLOYMENTS, shift_properties
 
 NEWEST = "one of the newest {keep}"
 
@@ -60,9 +60,15 @@ def event_source_mappings(lambda_client: Any) -> dict[str, list[tuple[str, str]]
     return found
 
 
-def reachable(name: str, lambda_client: Any, versions: Iterable[int]) -> dict[int, list[str]]:
+def reachable(
+    name: str,
+    lambda_client: Any,
+    versions: Iterable[int],
+    mappings: Mapping[str, list[tuple[str, str]]] | None = None,
+) -> dict[int, list[str]]:
     """Why each version of `versions` can be reached: aliases (served or weighted), provisioned
-    concurrency, event source mappings and permissions qualified on it."""
+    concurrency, event source mappings (`mappings`, the account's, else listed now) and
+    permissions qualified on it."""
     reasons: dict[int, list[str]] = {}
 
     def note(number: Any, why: str) -> None:
@@ -77,7 +83,9 @@ def reachable(name: str, lambda_client: Any, versions: Iterable[int]) -> dict[in
     for config in _pages(lambda_client, "list_provisioned_concurrency_configs",
                          "ProvisionedConcurrencyConfigs", FunctionName=name):  # fmt: skip
         note(config["FunctionArn"].rsplit(":", 1)[1], "provisioned concurrency")
-    for number, uuid in event_source_mappings(lambda_client).get(name, []):
+    if mappings is None:
+        mappings = event_source_mappings(lambda_client)
+    for number, uuid in mappings.get(name, []):
         note(number, f"event source mapping {uuid}")
     for number in versions:
         if number in reasons:
@@ -94,7 +102,11 @@ def reachable(name: str, lambda_client: Any, versions: Iterable[int]) -> dict[in
 
 
 def plan_function(
-    name: str, lambda_client: Any, keep: int, protected: dict[int, str]
+    name: str,
+    lambda_client: Any,
+    keep: int,
+    protected: dict[int, str],
+    mappings: Mapping[str, list[tuple[str, str]]] | None = None,
 ) -> tuple[Plan, set[str]]:
     """The prune plan of one function, and the layer version ARNs its kept versions use."""
     plan = Plan(name)
@@ -107,7 +119,7 @@ def plan_function(
     numbered = {int(c["Version"]): c for c in configs if c["Version"].isdigit()}
     layers = {layer["Arn"] for c in configs if c["Version"] == "$LATEST"
               for layer in c.get("Layers", [])}  # fmt: skip
-    reasons = reachable(name, lambda_client, numbered)
+    reasons = reachable(name, lambda_client, numbered, mappings)
     for number, why in protected.items():
         reasons.setdefault(number, []).append(why)
     for number in sorted(numbered, reverse=True)[:keep]:
@@ -181,11 +193,7 @@ def in_flight_versions(
             continue  # not deployed yet: nothing in flight
         for deployment in ids:
             info = codedeploy.get_deployment(deploymentId=deployment)["deploymentInfo"]
-            content = ((info.get("revision") or {}).get("appSpecContent") or {}).get("content")
-            if not content:
-                continue
-            resource = json.loads(content)["Resources"][0]
-            properties = next(iter(resource.values()))["Properties"]
+            properties = shift_properties(info)
             for role in ("CurrentVersion", "TargetVersion"):
                 if str(properties.get(role, "")).isdigit():
                     found.setdefault(group, {})[int(properties[role])] = (
@@ -204,8 +212,10 @@ def prune_all(
 ) -> list[Plan]:
     """Plan (and with `apply` carry out) the prune of these functions, then of these layers."""
     plans, used = [], set()
+    mappings = event_source_mappings(lambda_client)  # one listing of the account for the plans
     for name in functions:
-        plan, layer_arns = plan_function(name, lambda_client, keep, dict(protected.get(name, {})))
+        protecting = dict(protected.get(name, {}))
+        plan, layer_arns = plan_function(name, lambda_client, keep, protecting, mappings)
         if apply:
             apply_plan(plan, lambda_client)
         plans.append(plan)
