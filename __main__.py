@@ -74,6 +74,18 @@ pulumi.export(
         for version, function in service.versions.items()
     },
 )
+pulumi.export(
+    "queues",
+    {
+        f"{key}/{version}": {
+            "work": function.queues.work.url,
+            "results": function.queues.results.url,
+            "deadLetter": function.queues.dead_letter.url,
+        }
+        for (key, version), function in functions.items()
+        if function.queues is not None
+    },
+)
 pulumi.export("apiUrl", api.url)
 pulumi.export("dashboards", [dashboard.dashboard_name for dashboard in telemetry.dashboards])
 pulumi.export("endpoints", api.endpoints)

@@ -63,4 +63,11 @@ def ledger_entry(
             "routes": version.route_keys,
             "auth": version.owner.auth,
         }
+        if version.queue_route is not None:
+            # batch callers send to the work queue and read the results queue by these names
+            entry["surface"]["queue"] = {
+                "work": version.queue_name("work"),
+                "results": version.queue_name("results"),
+                "route": version.queue_route.key,
+            }
     return entry

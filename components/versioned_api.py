@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.model_service import ModelService
+from components.queues import CONSUMER_RECEIVE, CONSUMER_SEND
 from components.settings import (
     INTEGRATION_TIMEOUT_SECONDS,
     Route,
@@ -229,8 +230,11 @@ class VersionedApi(pulumi.ComponentResource):
         for service, consumer in consumers:
             versions = [service.versions[key] for key in consumer.versions]
             functions = [services[service.key].versions[v.key] for v in versions]
+            queues = [f.queues for f in functions if f.queues is not None]
             document = pulumi.Output.all(
-                self.api.execution_arn, *[f.alias.arn for f in functions]
+                self.api.execution_arn,
+                *[f.alias.arn for f in functions],
+                *[arn for q in queues for arn in (q.work.arn, q.results.arn)],
             ).apply(functools.partial(_consumer_policy, service=service, versions=versions))
             role_name = consumer.role_arn.rsplit("/", 1)[1]
             grant = f"{service.key}-consumer-{consumer.account_id}-{role_name}"
@@ -271,9 +275,29 @@ def _decoded(published: Any) -> dict[str, Any]:
 def _consumer_policy(
     arns: list[str], *, service: ServiceSettings, versions: list[VersionSettings]
 ) -> str:
-    """An identity policy allowing exactly the routes and aliases of the listed versions; `arns`
-    is the API's execution ARN followed by the versions' alias ARNs."""
-    execution_arn, alias_arns = arns[0], arns[1:]
+    """An identity policy allowing exactly the routes, aliases and queues of the listed versions;
+    `arns` is the API's execution ARN, the versions' alias ARNs, then the work and results queue
+    ARNs of those with a queue."""
+    execution_arn = arns[0]
+    alias_arns, queue_arns = arns[1 : 1 + len(versions)], arns[1 + len(versions) :]
+    queues: list[dict[str, Any]] = (
+        [
+            {
+                "Sid": "SendWork",
+                "Effect": "Allow",
+                "Action": CONSUMER_SEND,
+                "Resource": queue_arns[0::2],
+            },
+            {
+                "Sid": "ReadResults",
+                "Effect": "Allow",
+                "Action": CONSUMER_RECEIVE,
+                "Resource": queue_arns[1::2],
+            },
+        ]
+        if queue_arns
+        else []
+    )
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -294,6 +318,7 @@ def _consumer_policy(
                     "Action": "lambda:InvokeFunction",
                     "Resource": list(alias_arns),
                 },
+                *queues,
             ],
         }
     )

@@ -14,7 +14,9 @@ import pulumi_aws as aws
 
 from components.packaging import built_package, code_sha256, layer_lock_digest, package_files
 from components.platform_functions import XRAY_STATEMENT, logs_and_role
+from components.queues import VersionQueues, VersionQueuesArgs
 from components.settings import Settings, VersionSettings, key_path
+from mlserve_runtime.conventions import RESULTS_QUEUE_ACTIONS, WORK_QUEUE_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class VersionedFunction(pulumi.ComponentResource):
     """The package's CodeSha256 (base64 of its SHA-256), as Lambda will report it."""
     revision: str
     """A digest of everything whose change makes the provider publish a new Lambda version."""
+    queues: VersionQueues | None
+    """The version's batch queues, with `queue` in the config."""
+    queue_mapping: aws.lambda_.EventSourceMapping | None
+    """The mapping that feeds the work queue to the alias, with `queue` in the config."""
 
     def __init__(
         self, name: str, args: VersionedFunctionArgs, opts: pulumi.ResourceOptions | None = None
@@ -61,13 +67,29 @@ class VersionedFunction(pulumi.ComponentResource):
         protected = pulumi.ResourceOptions(parent=self, protect=version.status == "active")
 
         log_group, role = logs_and_role(name, version.function_name, settings, child, tags)
+        self.queues = (
+            VersionQueues(f"{name}-queues", VersionQueuesArgs(settings, version, tags), opts=child)
+            if version.queue is not None
+            else None
+        )
+        queues = self.queues
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=log_group.arn.apply(_execution_policy),
+            policy=(
+                pulumi.Output.all(log_group.arn, queues.work.arn, queues.results.arn).apply(
+                    lambda arns: _execution_policy(*arns)
+                )
+                if queues is not None
+                else log_group.arn.apply(_execution_policy)
+            ),
             opts=child,
         )
         environment: Any = version.variables
+        if queues is not None:
+            environment = queues.results.url.apply(
+                lambda url: {**version.variables, **version.queue_variables(url)}
+            )
         if settings.environment_is_secret:
             environment = pulumi.Output.secret(environment)
         self.code_sha256 = version_code_sha256(settings, version)
@@ -132,6 +154,22 @@ class VersionedFunction(pulumi.ComponentResource):
             opts=alias_options,
         )
         self.served_version = self.alias.function_version
+        self.queue_mapping = None
+        if queues is not None and version.queue is not None:
+            # On the alias, never the function: messages of v2 reach only what prod_v2 serves
+            # (and its provisioned concurrency). Lambda checks the role's SQS permissions when
+            # it creates the mapping, so the role policy comes first.
+            self.queue_mapping = aws.lambda_.EventSourceMapping(
+                f"{name}-queue-mapping",
+                event_source_arn=queues.work.arn,
+                function_name=self.alias.arn,
+                batch_size=version.queue.batch_size,
+                maximum_batching_window_in_seconds=version.queue.batch_window_seconds,
+                function_response_types=["ReportBatchItemFailures"],
+                scaling_config={"maximum_concurrency": version.queue.max_concurrency},
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.alias, role_policy]),
+            )
         if version.provisioned_concurrency is not None:
             aws.lambda_.ProvisionedConcurrencyConfig(
                 f"{name}-concurrency",
@@ -186,27 +224,36 @@ def function_revision(settings: Settings, version: VersionSettings, code_hash: s
         "environment": sorted(environment)
         if settings.environment_is_secret
         else sorted(environment.items()),
+        # the queue's route and results queue (by name: its URL follows from it)
+        "queue": version.queue_variables(version.queue_name("results")) if version.queue else None,
     }
     return hashlib.sha256(json.dumps(published, sort_keys=True).encode()).hexdigest()
 
 
-def _execution_policy(log_group_arn: str) -> str:
-    """Least privilege: write to the function's own log group; X-Ray segments, which AWS grants
-    only on `*` (the actions support no resource-level permissions), are the one exception."""
-    return json.dumps(
+def _execution_policy(
+    log_group_arn: str, work_queue_arn: str | None = None, results_queue_arn: str | None = None
+) -> str:
+    """Least privilege: write to the function's own log group, and with a queue, take messages
+    from its own work queue (what the mapping needs) and send to its own results queue; X-Ray
+    segments, which AWS grants only on `*` (the actions support no resource-level permissions),
+    are the one exception."""
+    statements: list[dict[str, Any]] = [
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "OwnLogGroupOnly",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-                },
-                XRAY_STATEMENT,
-            ],
-        }
-    )
+            "Sid": "OwnLogGroupOnly",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+        },
+        XRAY_STATEMENT,
+    ]
+    if work_queue_arn is not None and results_queue_arn is not None:
+        statements += [
+            {"Sid": "OwnWorkQueue", "Effect": "Allow", "Action": list(WORK_QUEUE_ACTIONS),
+             "Resource": work_queue_arn},
+            {"Sid": "OwnResultsQueue", "Effect": "Allow", "Action": list(RESULTS_QUEUE_ACTIONS),
+             "Resource": results_queue_arn},
+        ]  # fmt: skip
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def _published_pin(

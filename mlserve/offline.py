@@ -165,6 +165,9 @@ class AwsMocks(Mocks):
                     }
                 )
             resource_id = name
+        elif args.typ == "aws:sqs/queue:Queue":  # the provider's id of a queue is its URL
+            resource_id = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"
+            computed = {"arn": f"arn:aws:sqs:{region_account}:{name}", "url": resource_id}
         elif args.typ == "aws:lambda/alias:Alias":
             arn = f"arn:aws:lambda:{region_account}:function:{inputs['functionName']}:{name}"
             computed = {"arn": arn}

@@ -61,6 +61,8 @@ ENV_DEPRECATED_ON = "MLSERVE_DEPRECATED_ON"
 ENV_SUNSET_ON = "MLSERVE_SUNSET_ON"
 ENV_SUCCESSOR_PATH = "MLSERVE_SUCCESSOR_PATH"
 ENV_DOCS_URL = "MLSERVE_DOCS_URL"
+ENV_QUEUE_ROUTE = "MLSERVE_QUEUE_ROUTE"  # the route a version's work queue messages call
+ENV_RESULTS_QUEUE_URL = "MLSERVE_RESULTS_QUEUE_URL"  # where their results go (or a file:// URL)
 RESERVED_ENV_PREFIXES = ("MLSERVE_", "AWS_", "POWERTOOLS_")
 
 PROBLEM_INVALID_REQUEST = "tag:mlserve,2026:problems/invalid-request"
@@ -80,6 +82,16 @@ DEFAULT_MINIMUM_DEPRECATION_WINDOW_DAYS = 90  # the pack's floor, whatever a con
 # The policy that lets a stack deploy only code another stack's ledger shows it deployed
 # (`mlserve:promoteFrom`); its `promoteFrom` config holds that stack's ledger.
 PROMOTION_POLICY = "releases-promoted-from-tested-stack"
+
+# A version's queues (`queue` in the config): SQS standard queues, names of at most 80
+# characters. Results carry the lifecycle as message attributes named like the HTTP headers.
+QUEUE_NAME_LIMIT = 80
+QUEUE_SUFFIXES = {"work": "", "deadLetter": "-dlq", "results": "-results"}
+ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET = "Deprecation", "Sunset"
+SQS_EVENT_SOURCE = "aws:sqs"
+WORK_QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+RESULTS_QUEUE_ACTIONS = ("sqs:SendMessage",)  # SendMessageBatch needs the same permission
+VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: a queue's visibility timeout >= 6x the function timeout
 
 SURFACE_MODULE = "contract.py"
 SURFACE_NAME = "SURFACE"
@@ -166,6 +178,13 @@ def logical_name(service: str, version: str) -> str:
 def base_path(service: str, version: str) -> str:
     """A version's public base path, e.g. `/churn/v2`."""
     return f"/{service}/{version}"
+
+
+def queue_name(
+    name_prefix: str, service: str, version: str, environment: str, kind: str = "work"
+) -> str:
+    """A version's work, dead-letter or results queue, e.g. `churn_v2-prod-results`."""
+    return f"{name_prefix}{service}_{version}-{environment}{QUEUE_SUFFIXES[kind]}"
 
 
 def route_key(service: str, version: str, route: str) -> str:

@@ -23,6 +23,8 @@ from components.settings.model import (
 from mlserve_runtime.conventions import (
     FUNCTION_NAME_LIMIT,
     MAX_TRAFFIC_SHIFT_MINUTES,
+    QUEUE_NAME_LIMIT,
+    QUEUE_SUFFIXES,
     SURFACE_MODULE,
     declared_surface,
     hook_function_name,
@@ -197,6 +199,8 @@ def check_service(service: ServiceSettings, path: KeyPath, info: ValidationInfo)
                 )
         _successor(service, version, where, problems)
         _rollout(version, where, problems)
+        if version.deployed:
+            _queue(version, where, problems)
         role_name = len(f"{version.logical_name}-role") + AUTONAME_SUFFIX
         if role_name > ROLE_NAME_LIMIT:
             problems.add(
@@ -250,6 +254,30 @@ def _rollout(version: VersionSettings, path: KeyPath, problems: Problems) -> Non
                 "SURFACE; the pre-traffic check sends it to every new Lambda version before "
                 "traffic: add 'example': {...} to the route",
             )
+
+
+def _queue(version: VersionSettings, path: KeyPath, problems: Problems) -> None:
+    """A queue calls one route that takes a request, and gathers big batches in a window."""
+    queue = version.queue
+    if queue is None:
+        return
+    where = (*path, "queue") if version.queue_override is not None else (path[0], path[1], "queue")
+    takes = version.routes_with_requests
+    if queue.route is not None and Route.parse(queue.route) not in takes:
+        problems.add((*where, "route"), f"{queue.route} is not a route of {version.service} "
+                     f"{version.key} that takes a request; use one of "
+                     f"{', '.join(r.key for r in takes) or '(none)'}")  # fmt: skip
+    elif queue.route is None and len(takes) != 1:
+        listed = ", ".join(r.key for r in takes)
+        problems.add(where, f"{version.service} {version.key} has {len(takes)} routes that take "
+                     f"a request ({listed}); say which one messages call, e.g. route: 'POST "
+                     "/predict'" if takes else f"{version.service} {version.key} has no route "
+                     "that takes a "
+                     "request body; a queue's messages need one")  # fmt: skip
+    if queue.batch_size > 10 and queue.batch_window_seconds < 1:
+        problems.add((*where, "batchSize"), f"{queue.batch_size} needs batchWindowSeconds of at "
+                     "least 1 (Lambda takes more than 10 messages per batch only within a "
+                     "batching window); set batchWindowSeconds or use at most 10")  # fmt: skip
 
 
 def _config_routes(service: ServiceSettings, path: KeyPath, problems: Problems) -> None:
@@ -398,7 +426,16 @@ def check_stack(settings: Settings, problems: Problems) -> None:
                 f"characters, Lambda allows {FUNCTION_NAME_LIMIT}; shorten mlserve:namePrefix or "
                 "the service key",
             )
+        for kind in QUEUE_SUFFIXES if version.queue is not None else ():
+            name = version.queue_name(kind)
+            if len(name) > QUEUE_NAME_LIMIT:
+                problems.add(path, f"queue name {name!r} has {len(name)} characters, SQS allows "
+                             f"{QUEUE_NAME_LIMIT}; shorten mlserve:namePrefix, "
+                             "mlserve:environment or the service key")  # fmt: skip
         size = sum(len(k.encode()) + len(v.encode()) for k, v in version.variables.items())
+        if version.queue is not None:  # https://sqs.<region>.amazonaws.com/<account>/<name>
+            url = f"https://sqs.{'x' * 20}.amazonaws.com/{'0' * 12}/{version.queue_name('results')}"
+            size += sum(len(k) + len(v) for k, v in version.queue_variables(url).items())
         if size > ENVIRONMENT_LIMIT:
             problems.add(
                 (*path, "environment"),

@@ -38,6 +38,8 @@ from mlserve_runtime.conventions import (
     ENV_ENVIRONMENT,
     ENV_LIFECYCLE,
     ENV_METRICS_NAMESPACE,
+    ENV_QUEUE_ROUTE,
+    ENV_RESULTS_QUEUE_URL,
     ENV_SERVICE,
     ENV_SUCCESSOR_PATH,
     ENV_SUNSET_ON,
@@ -59,6 +61,7 @@ from mlserve_runtime.conventions import (
     logical_name,
     metrics_namespace,
     newest_lock,
+    queue_name,
     route_key,
 )
 
@@ -297,6 +300,24 @@ class Pruning(Model):
     ] = "rate(1 day)"  # fmt: skip
 
 
+class Queue(Model):
+    """Batch callers of a version: a work queue its alias consumes in batches, a dead-letter
+    queue for messages that kept failing and a results queue. Ranges are AWS's."""
+
+    batch_size: StrictInt = Field(default=10, ge=1, le=10_000)
+    """Messages per invocation (SQS standard queues allow 10,000 with a batching window)."""
+    batch_window_seconds: StrictInt = Field(default=0, ge=0, le=300)
+    """How long Lambda gathers messages before invoking (needed for batchSize over 10)."""
+    max_concurrency: StrictInt = Field(default=5, ge=2, le=1000)
+    """The most concurrent invocations the queue may cause (Lambda's ScalingConfig)."""
+    max_receive_count: StrictInt = Field(default=5, ge=1, le=1000)
+    """Receives before a message moves to the dead-letter queue."""
+    route: RouteText | None = None
+    """The route messages call; by default the version's only route that takes a request."""
+    oldest_message_alarm_seconds: StrictInt = Field(default=900, ge=60, le=1_209_600)
+    """The alarm on the work queue's oldest message fires above this age."""
+
+
 class Canary(Model):
     """A share of the alias's traffic sent to the newest published version while pinned."""
 
@@ -319,6 +340,7 @@ class VersionSettings(Model):
     canary: Canary | None = None
     provisioned_concurrency: StrictInt | None = Field(default=None, ge=1)
     rollout_override: Rollout | None = Field(default=None, alias="rollout")
+    queue_override: Queue | None = Field(default=None, alias="queue")
     environment: dict[EnvName, StrictStr] = Field(default_factory=dict)
     runtime_override: Runtime | None = Field(default=None, alias="runtime")
     architecture_override: Architecture | None = Field(default=None, alias="architecture")
@@ -389,6 +411,43 @@ class VersionSettings(Model):
         if self.rollout_override is not None:
             return self.rollout_override
         return self.owner.rollout if self.status == "active" else None
+
+    @property
+    def queue(self) -> Queue | None:
+        """The version's batch queues: its own `queue`, else its service's; None without."""
+        return self.queue_override or self.owner.queue
+
+    @property
+    def queue_route(self) -> Route | None:
+        """The route work messages call: `queue.route`, else the only route with a request
+        model; None without a queue or when that is ambiguous (the checks report it)."""
+        if self.queue is None:
+            return None
+        if self.queue.route is not None:
+            return Route.parse(self.queue.route)
+        takes = self.routes_with_requests
+        return takes[0] if len(takes) == 1 else None
+
+    @property
+    def routes_with_requests(self) -> list[Route]:
+        """The version's routes that take a request body: those whose declared request model is
+        set, or for code that declares nothing, every route but GETs."""
+        if self._surface is None:
+            return [route for route in self.routes if route.method != "GET"]
+        return [Route.parse(key) for key, models in self._surface["routes"].items()
+                if models.get("request")]  # fmt: skip
+
+    def queue_name(self, kind: str = "work") -> str:
+        """The name of the version's work, deadLetter or results queue."""
+        stack = self.owner.stack
+        return queue_name(stack.name_prefix, self.service, self.key, stack.environment, kind)
+
+    def queue_variables(self, results_url: str) -> dict[str, str]:
+        """What a queue version's environment has besides `variables`: the route its messages
+        call and its results queue's URL (known once the queue exists)."""
+        if self.queue_route is None:
+            return {}
+        return {ENV_QUEUE_ROUTE: self.queue_route.key, ENV_RESULTS_QUEUE_URL: results_url}
 
     @property
     def canary_weight(self) -> float | None:
@@ -598,6 +657,8 @@ class ServiceSettings(Model):
     """Routes of versions whose code declares none (else the code's declaration rules)."""
     rollout: Rollout | None = None
     """The rollout of every active version that sets none of its own."""
+    queue: Queue | None = None
+    """The batch queues of every version that sets none of its own."""
     auth: Literal["none", "iam"] = "none"
     consumers: list[Consumer] = Field(default_factory=list)
     versions: dict[VersionKey, VersionSettings] = Field(min_length=1)

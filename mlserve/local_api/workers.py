@@ -63,7 +63,14 @@ def lambda_environment(
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        **version.queue_variables(local_results_queue(settings, version).as_uri()),
     }
+
+
+def local_results_queue(settings: Settings, version: VersionSettings) -> Path:
+    """The local stand-in for a version's results queue: a JSON-lines file under build/."""
+    return (settings.project_root / "build" / "local-queues" / settings.stack /
+            f"{version.queue_name('results')}.jsonl").resolve()  # fmt: skip
 
 
 class Worker:

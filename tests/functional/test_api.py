@@ -202,7 +202,11 @@ def test_given_consumer_in_own_account_when_run_then_role_policy_grants_only_lis
     assert policy.inputs["role"] == "support-dashboard"
     assert policy.inputs["name"] == "mlserve-prod-sentiment"  # <= 128 for any allowed config
     document = json.loads(policy.inputs["policy"])
-    routes, lambdas = document["Statement"]
+    routes, lambdas, *queues = document["Statement"]
+    # a queue version's work and results queues (tests/functional/test_queues_program)
+    assert all(
+        arn.split(":")[-1].startswith("sentiment_v2-") for q in queues for arn in q["Resource"]
+    )
     assert routes["Action"] == "execute-api:Invoke"
     assert {arn.split("/", 2)[2] for arn in routes["Resource"]} == {
         "POST/sentiment/v2/predict", "GET/sentiment/v2/health", "GET/sentiment/v2/metadata",

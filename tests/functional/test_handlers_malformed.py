@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlserve_runtime.service import MAX_BODY_BYTES, MAX_PROBLEM_BYTES
+from mlserve_runtime.problem import MAX_PROBLEM_BYTES
+from mlserve_runtime.service import MAX_BODY_BYTES
 from tests.support.events import http_api_event, load_handler
 
 VERSIONS = [("churn", "v1"), ("churn", "v2"), ("sentiment", "v1"), ("sentiment", "v2")]

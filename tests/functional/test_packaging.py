@@ -4,7 +4,6 @@ user can read it, it carries nothing of the stack, and it answers from the regis
 from __future__ import annotations
 
 import ast
-import json
 import sys
 import zipfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from mlserve.stack_files import stack_config, stack_files, stack_settings
 from mlserve_runtime.conventions import metrics_namespace, outcome
 from tests.support.events import http_api_event, response_json
 from tests.support.lambda_sandbox import (
+    emf_lines,
     host_layer,
     lambda_sandbox,
     unprivileged,
@@ -30,6 +30,9 @@ from tests.support.stacks import edited
 FUNCTION = "aws:lambda/function:Function"
 LAYER = "aws:lambda/layerVersion:LayerVersion"
 STACKS = list(stack_files())
+# What every Lambda Python runtime includes ("The Python runtimes include the AWS SDK for Python
+# (Boto3)", AWS's Lambda Python guide); only the queue's result sender imports it, lazily.
+SDK = ("boto3", "botocore")
 DEPLOYED = [
     (stack, version.function_name)
     for stack in STACKS
@@ -101,7 +104,7 @@ def test_given_registered_function_when_imports_resolved_then_nothing_is_missing
     layer_python = Path(layers[layer_arn].inputs["code"].path) / "python"
     own = {path.split("/")[0].removesuffix(".py") for path in files}
     layer = {entry.name.removesuffix(".py") for entry in layer_python.iterdir()}
-    missing = imported_modules(files) - set(sys.stdlib_module_names) - own - layer
+    missing = imported_modules(files) - set(sys.stdlib_module_names) - own - layer - set(SDK)
     assert not missing, f"{function_name} imports {missing} that it does not ship"
     module = function.inputs["handler"].rsplit(".", 1)[0].replace(".", "/") + ".py"
     assert module in files
@@ -204,36 +207,10 @@ def test_given_registered_package_when_lambda_runs_it_unprivileged_then_it_answe
         for answer in (health, metadata, unknown)
     ]  # fmt: skip
     assert [line["dimensions"] for line in emf_lines(sandbox.log)] == expected
+    assert all(line["values"] == [1] and line["unit"] == "Count" for line in emf_lines(sandbox.log))
     assert {line["namespace"] for line in emf_lines(sandbox.log)} == {
         metrics_namespace(settings.name_prefix, settings.environment)
     }
-
-
-def emf_lines(log: str) -> list[dict[str, Any]]:
-    """The EMF metric lines of a log, read as CloudWatch reads them: the `_aws` metadata names
-    the namespace, the metric and the dimension set, whose values are top-level members."""
-    found = []
-    for line in log.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict) or "_aws" not in entry:
-            continue
-        (directive,) = entry["_aws"]["CloudWatchMetrics"]
-        (dimension_set,) = directive["Dimensions"]
-        (metric,) = directive["Metrics"]
-        value = entry[metric["Name"]]  # EMF takes a number or a list of them
-        assert (value if isinstance(value, list) else [value]) == [1], entry
-        assert metric["Unit"] == "Count", entry
-        found.append(
-            {
-                "namespace": directive["Namespace"],
-                "metric": metric["Name"],
-                "dimensions": {name: entry[name] for name in dimension_set},
-            }
-        )
-    return found
 
 
 def test_given_zip_without_modes_when_lambda_runs_it_then_the_import_fails(

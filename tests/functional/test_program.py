@@ -18,6 +18,7 @@ from pulumi.output import Unknown
 from components.settings import Settings, VersionSettings
 from mlserve.offline import Deployed, ProgramRun, run_program
 from mlserve.stack_files import stack_config, stack_files, stack_settings
+from mlserve_runtime.conventions import ENV_RESULTS_QUEUE_URL
 from tests.support.stacks import Services, edited
 
 FUNCTION = "aws:lambda/function:Function"
@@ -103,8 +104,14 @@ def test_given_stack_when_run_then_only_active_functions_and_aliases_are_protect
         name
         for version in settings_of(stack).deployed_versions()
         if version.status == "active"
-        for name in (version.logical_name, f"{version.logical_name}-alias")
-    )
+        for name in (
+            version.logical_name,
+            f"{version.logical_name}-alias",
+            # its batch callers' queues: work in, results out (never the dead-letter queue)
+            *((f"{version.logical_name}-queues-work", f"{version.logical_name}-queues-results")
+              if version.queue is not None else ()),
+        )
+    )  # fmt: skip
     assert protected == active
 
 
@@ -124,7 +131,7 @@ def test_given_versions_when_run_then_each_function_has_its_own_role_and_log_gro
         assert function.inputs["loggingConfig"]["logGroup"] == f"/aws/lambda/{name}"
         assert function.inputs["tracingConfig"] == {"mode": "Active"}
         policy = json.loads(run.by_name(f"{function.name}-policy").inputs["policy"])
-        logs, xray = policy["Statement"]
+        logs, xray, *_queues = policy["Statement"]  # see tests/functional/test_queues_program
         arn = log_group.outputs["arn"]
         assert logs["Resource"] == [arn, f"{arn}:log-stream:*"]
         assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -153,7 +160,14 @@ def test_given_versions_when_run_then_functions_carry_their_settings(
         assert function["handler"] == version.handler
         assert function["memorySize"] == version.memory_mb
         assert function["timeout"] == version.timeout_seconds
-        assert function["environment"]["variables"] == version.variables
+        variables = dict(function["environment"]["variables"])
+        if version.queue is not None:  # the results queue's URL, known once the queue exists
+            url = variables[ENV_RESULTS_QUEUE_URL]
+            assert url.endswith(f"/{version.queue_name('results')}")
+            variables = {
+                k: v for k, v in variables.items() if k not in version.queue_variables(url)
+            }
+        assert variables == version.variables
 
 
 def test_given_prod_deprecated_version_when_run_then_env_carries_lifecycle(

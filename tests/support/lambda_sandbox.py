@@ -10,6 +10,7 @@ here. The code package itself is exactly the registered bytes.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -28,10 +29,13 @@ from components.packaging import layer_lock
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534  # Lambda's sandbox user is not root either (sbx_user1051)
+# The AWS SDK for Python that Lambda's Python runtimes include, after the layer on sys.path; the
+# sandbox copies this machine's (the pinned boto3) in its place.
+RUNTIME_SDK = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six")
 BOOTSTRAP = """
 import importlib, json, os, sys
-task, opt, handler_name = sys.argv[1:4]
-sys.path[:0] = [task, opt]
+task, opt, handler_name, *runtime = sys.argv[1:]
+sys.path[:0] = [task, opt, *runtime]
 protocol = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)  # what the handler prints goes to the log (stderr), never into the protocol
 module_name, _, function_name = handler_name.rpartition(".")
@@ -152,6 +156,8 @@ class Sandbox:
     opt: Path
     handler: str
     environment: dict[str, str]
+    runtime: Path | None = None
+    """The runtime's own packages (the AWS SDK), when the sandbox provides them."""
     log: str = ""
     """What the last invoke's handler printed (its CloudWatch log stream in Lambda)."""
 
@@ -162,7 +168,7 @@ class Sandbox:
         as_sandbox_user = unprivileged()
         result = subprocess.run(
             [interpreter(), "-I", "-S", str(bootstrap), str(self.task), str(self.opt / "python"),
-             self.handler],
+             self.handler, *([str(self.runtime)] if self.runtime else [])],
             input="".join(json.dumps(event) + "\n" for event in events),
             cwd=self.task, env=self.environment, capture_output=True, text=True, timeout=120,
             check=False, user=NOBODY if as_sandbox_user else None,
@@ -176,10 +182,11 @@ class Sandbox:
 
 @contextmanager
 def lambda_sandbox(
-    package: Path, layer: Path, handler: str, environment: Mapping[str, str]
+    package: Path, layer: Path, handler: str, environment: Mapping[str, str], sdk: bool = False
 ) -> Iterator[Sandbox]:
     """A scratch root with `var/task` (the package) and `opt/python` (the layer), world-readable
-    down to those folders as in Lambda, removed afterwards."""
+    down to those folders as in Lambda, removed afterwards; with `sdk`, also `var/runtime` with
+    the AWS SDK the runtime provides."""
     root = Path(tempfile.mkdtemp(prefix="lambda-sandbox-"))
     try:
         root.chmod(0o755)  # mkdtemp makes 0700; /var and /opt are open to every user
@@ -192,10 +199,12 @@ def lambda_sandbox(
         bootstrap = root / "var" / "bootstrap.py"
         bootstrap.write_text(BOOTSTRAP)
         bootstrap.chmod(0o644)
+        runtime = _runtime_sdk(root / "var" / "runtime") if sdk else None
         yield Sandbox(
             task=task,
             opt=opt,
             handler=handler,
+            runtime=runtime,
             environment={
                 **environment,
                 "LAMBDA_TASK_ROOT": str(task),
@@ -206,3 +215,46 @@ def lambda_sandbox(
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _runtime_sdk(target: Path) -> Path:
+    """This machine's boto3 and what it needs, copied world-readable into `target`."""
+    target.mkdir(mode=0o755)
+    for name in RUNTIME_SDK:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, f"{name} is not installed"
+        origin = Path(spec.origin)
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, target / name, ignore=shutil.ignore_patterns("*.pyc"))
+        else:
+            shutil.copy(origin, target / origin.name)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+def emf_lines(log: str) -> list[dict[str, Any]]:
+    """The EMF metric lines of a log, read as CloudWatch reads them: the `_aws` metadata names
+    the namespace, the metric and the dimension set, whose values are top-level members."""
+    found = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or "_aws" not in entry:
+            continue
+        (directive,) = entry["_aws"]["CloudWatchMetrics"]
+        (dimension_set,) = directive["Dimensions"]
+        (metric,) = directive["Metrics"]
+        value = entry[metric["Name"]]  # EMF takes a number or a list of them
+        found.append(
+            {
+                "namespace": directive["Namespace"],
+                "metric": metric["Name"],
+                "unit": metric["Unit"],
+                "values": value if isinstance(value, list) else [value],
+                "dimensions": {name: entry[name] for name in dimension_set},
+            }
+        )
+    return found

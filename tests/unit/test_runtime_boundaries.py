@@ -21,6 +21,9 @@ VERSION_FOLDERS = sorted(path.parent for path in SERVICES.glob("*/v*/app.py"))
 LAYER = {"aws-lambda-powertools", "fastjsonschema", "pydantic"}
 # The lifecycle wrapper must stay cheap to import and call: the stdlib only.
 STDLIB_ONLY = ("clock.py", "problem.py", "lifecycle.py", "artifacts.py")
+# What every Lambda Python runtime includes ("The Python runtimes include the AWS SDK for Python
+# (Boto3)"): only the runtime's result sender may use it, imported when a batch first sends.
+RUNTIME_SDK = {"batch.py": {"boto3", "botocore"}}
 MAX_VERSION_FOLDER_BYTES = 100_000
 
 
@@ -82,6 +85,8 @@ def test_given_lambda_code_when_its_imports_are_read_then_only_stdlib_layer_and_
     own = {p.stem for p in path.parent.glob("*.py")} | {"mlserve_runtime"}
     layer = {name.replace("-", "_") for name in LAYER}
     allowed = set(sys.stdlib_module_names) | layer | own
+    if path.parent == RUNTIME:
+        allowed |= RUNTIME_SDK.get(path.name, set())
     if path.parent == RUNTIME and path.name in STDLIB_ONLY:
         allowed = set(sys.stdlib_module_names) | {"mlserve_runtime"}
     # THEN it needs nothing the zip and the layer do not provide (no pulumi, no numpy)

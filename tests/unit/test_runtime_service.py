@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlserve_runtime import clock
 from mlserve_runtime.artifacts import ModelCard, contract_hash, load_weights
 from mlserve_runtime.lifecycle import DeploymentError
-from mlserve_runtime.service import MAX_BODY_BYTES, MAX_PROBLEM_BYTES, serve
+from mlserve_runtime.problem import MAX_PROBLEM_BYTES
+from mlserve_runtime.service import MAX_BODY_BYTES, serve
 from tests.support.events import header, http_api_event, response_json
 
 CARD = ModelCard(name="echo", trained_on="2026-11-27", digest="sha256:" + "0" * 64)

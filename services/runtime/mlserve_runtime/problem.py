@@ -10,6 +10,9 @@ PROBLEM_JSON = "application/problem+json"
 # Problem types are tag URIs (RFC 4151, in conventions): they name our types without promising a
 # page that resolves, which RFC 9457 allows.
 BLANK = "about:blank"
+# A 400 lists the first invalid fields and how many more there are, so a body with thousands of
+# unknown keys never makes the answer larger than the question.
+MAX_PROBLEM_BYTES = 16 * 1024
 
 
 def problem_body(
@@ -35,3 +38,28 @@ def problem_response(
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,
     }
+
+
+def field_errors(error: Any) -> list[dict[str, str]]:
+    """A contract violation (pydantic's ValidationError; this module stays stdlib-only) as the
+    `errors` of a problem: each invalid field and why."""
+    return [
+        {"field": ".".join(str(part) for part in e["loc"]) or "body", "message": e["msg"]}
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+
+
+def bounded_errors(errors: list[dict[str, str]]) -> dict[str, Any]:
+    """The `errors` member of a 400 (and `more`, the count left out) within MAX_PROBLEM_BYTES."""
+    kept: list[dict[str, str]] = []
+    size = 512  # the rest of the problem object
+    for error in errors:
+        size += len(json.dumps(error)) + 2
+        if size > MAX_PROBLEM_BYTES:
+            break
+        kept.append(error)
+    return (
+        {"errors": kept, "more": len(errors) - len(kept)}
+        if len(kept) < len(errors)
+        else {"errors": kept}
+    )

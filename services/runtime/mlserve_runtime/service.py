@@ -17,8 +17,10 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from mlserve_runtime.artifacts import ModelCard, contract_hash, surface_models
+from mlserve_runtime.batch import consumer, is_queue_event
 from mlserve_runtime.conventions import (
     ENV_METRICS_NAMESPACE,
+    ENV_QUEUE_ROUTE,
     ENV_SERVICE,
     ENV_VERSION,
     HEALTH_ROUTE,
@@ -31,14 +33,18 @@ from mlserve_runtime.conventions import (
     surface_problems,
 )
 from mlserve_runtime.lifecycle import DeploymentError, Handler, read_lifecycle, versioned
-from mlserve_runtime.problem import BLANK, PROBLEM_JSON, problem_body, problem_response
+from mlserve_runtime.problem import (
+    BLANK,
+    PROBLEM_JSON,
+    bounded_errors,
+    field_errors,
+    problem_body,
+    problem_response,
+)
 
 # API Gateway accepts 10 MB and Lambda 6 MB, but every mlserve contract fits in a few KiB: a
 # tight limit keeps a hostile body from costing parse time and memory in a small function.
 MAX_BODY_BYTES = 64 * 1024
-# A 400 lists the first invalid fields and how many more there are, so a body with thousands of
-# unknown keys never makes the answer larger than the question.
-MAX_PROBLEM_BYTES = 16 * 1024
 JSON = "application/json"
 
 
@@ -141,28 +147,7 @@ def parse_request(event: Mapping[str, Any], request_model: type[BaseModel]) -> B
     try:
         return request_model.model_validate_json(raw)
     except ValidationError as error:
-        raise InvalidRequestError(
-            [
-                {"field": ".".join(str(part) for part in e["loc"]) or "body", "message": e["msg"]}
-                for e in error.errors(include_url=False, include_input=False)
-            ]
-        ) from None
-
-
-def bounded_errors(errors: list[dict[str, str]]) -> dict[str, Any]:
-    """The `errors` member of a 400 (and `more`, the count left out) within MAX_PROBLEM_BYTES."""
-    kept: list[dict[str, str]] = []
-    size = 512  # the rest of the problem object
-    for error in errors:
-        size += len(json.dumps(error)) + 2
-        if size > MAX_PROBLEM_BYTES:
-            break
-        kept.append(error)
-    return (
-        {"errors": kept, "more": len(errors) - len(kept)}
-        if len(kept) < len(errors)
-        else {"errors": kept}
-    )
+        raise InvalidRequestError(field_errors(error)) from None
 
 
 def serve(
@@ -286,9 +271,27 @@ def serve(
     inner = versioned(app.resolve, env)
     namespace = env.get(ENV_METRICS_NAMESPACE)
     count_request = _request_counter(namespace, service) if namespace else None
+    queue_route = env.get(ENV_QUEUE_ROUTE)
+    consume = None
+    if queue_route:
+        if models.get(queue_route, (None, None))[0] is None:
+            raise DeploymentError(
+                f"{ENV_QUEUE_ROUTE}={queue_route!r} is not a route of {service} {version} that "
+                "takes a request; the program sets the queue's route from the contract"
+            )
+        request_model, response_model = models[queue_route]
+        assert request_model is not None
+        consume = consumer(
+            service=service, version=version, answer=routes[queue_route],
+            request_model=request_model, response_model=response_model, lifecycle=lifecycle,
+            env=env, max_body_bytes=MAX_BODY_BYTES, log=log, count=count_request,
+        )  # fmt: skip
     cold = [True]
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if consume is not None and is_queue_event(event):
+            cold[0] = False
+            return consume(event, context)
         started = time.perf_counter()
         problems = event_problems(event)
         if problems:
@@ -305,7 +308,7 @@ def serve(
                 response = problem_response(500, "Internal Server Error", "The error was logged.")
         status = response.get("statusCode", 200)
         if count_request is not None:
-            count_request(version, lifecycle.status, outcome(status))
+            count_request(version, lifecycle.status, outcome(status), 1)
         log.info(
             "request",
             extra={
@@ -326,18 +329,18 @@ def serve(
     return handler
 
 
-def _request_counter(namespace: str, service: str) -> Callable[[str, str, str], None]:
-    """Writes one EMF line on stdout per call: a request of `service` by version, lifecycle and
-    outcome. One powertools Metrics made at cold start (its single_metric helper costs twice as
-    much per line: it rebuilds its unit tables every time), flushed at once, so nothing carries
-    over to the next request."""
+def _request_counter(namespace: str, service: str) -> Callable[[str, str, str, int], None]:
+    """Writes one EMF line on stdout per call: `number` requests (HTTP requests, or a batch's
+    messages of one outcome) of `service` by version, lifecycle and outcome. One powertools
+    Metrics made at cold start (its single_metric helper costs twice as much per line: it
+    rebuilds its unit tables every time), flushed at once, so nothing carries over."""
     metrics = Metrics(namespace=namespace, service=service)
 
-    def count(version: str, lifecycle: str, result: str) -> None:
+    def count(version: str, lifecycle: str, result: str, number: int) -> None:
         values = (service, version, lifecycle, result)
         for name, value in zip(METRIC_DIMENSIONS, values, strict=True):
             metrics.add_dimension(name=name, value=value)
-        metrics.add_metric(name=METRIC_REQUESTS, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=METRIC_REQUESTS, unit=MetricUnit.Count, value=number)
         metrics.flush_metrics()
 
     return count
