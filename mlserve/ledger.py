@@ -103,6 +103,46 @@ def looks_like_stack_output(document: Any) -> bool:
     )
 
 
+QUEUE_DEPTH_ATTRIBUTES = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+]
+
+
+def with_queue_depths(
+    ledger: Mapping[str, Any], stack_output: Mapping[str, Any], sqs: Any
+) -> dict[str, Any]:
+    """The ledger with `queueMessages` on every version that has a work queue: what it holds now
+    (visible, in flight and delayed), so the pack refuses to delete a queue that is not empty."""
+    urls = _outputs(stack_output).get("queues") or {}
+    versions = json.loads(json.dumps(ledger["versions"]))
+    for service, entries in versions.items():
+        for version, entry in entries.items():
+            if not isinstance((entry.get("surface") or {}).get("queue"), Mapping):
+                continue
+            url = (urls.get(f"{service}/{version}") or {}).get("work")
+            if not isinstance(url, str):
+                raise LedgerError(f"the stack output's `queues` has no work queue URL for "
+                                  f"{service}/{version}")  # fmt: skip
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=QUEUE_DEPTH_ATTRIBUTES
+            )["Attributes"]
+            entry["queueMessages"] = sum(int(attributes.get(a, 0)) for a in QUEUE_DEPTH_ATTRIBUTES)
+    return {**ledger, "versions": versions}
+
+
+def unknown_queue_depths(ledger: Mapping[str, Any]) -> list[str]:
+    """The versions with a work queue whose depth the ledger does not record."""
+    return [
+        f"{service} {version}"
+        for service, entries in (ledger.get("versions") or {}).items()
+        for version, entry in entries.items()
+        if isinstance((entry.get("surface") or {}).get("queue"), Mapping)
+        and "queueMessages" not in entry
+    ]
+
+
 def _outputs(document: Mapping[str, Any]) -> Mapping[str, Any]:
     """The root stack's outputs, from `stack output --json` as is or from `stack export`."""
     deployment = document.get("deployment")
@@ -168,6 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--promote-from", type=Path, metavar="FILE",
         help="the stack output (or ledger) of the stack this one is promoted from",
     )  # fmt: skip
+    parser.add_argument(
+        "--queue-depths", action="store_true",
+        help="record how many messages each work queue holds (reads SQS with boto3), so the "
+        "pack refuses to delete a queue that has not drained",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         ledger = None
@@ -177,11 +222,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not isinstance(document, Mapping):
                 raise LedgerError("the stack output is not a JSON object")
             ledger = ledger_from_stack_output(document)
+            if args.queue_depths:
+                ledger = with_queue_depths(ledger, document, _sqs_client())
+            elif unknown := unknown_queue_depths(ledger):
+                print(
+                    f"mlserve ledger: note: the ledger does not say whether the work queues of "
+                    f"{', '.join(unknown)} still hold messages, so the pack cannot refuse a "
+                    "deployment that deletes one with messages in it; pass --queue-depths "
+                    "before retiring a queue version",
+                    file=sys.stderr,
+                )
         config: dict[str, Any] = policy_config(ledger, today=args.today)
         if args.promote_from is not None:
             config = with_promotion(config, promotion_ledger(args.promote_from))
     except (OSError, json.JSONDecodeError, LedgerError) as error:
         print(f"mlserve ledger: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # botocore's: no credentials, no such queue, no network
+        if type(error).__module__.split(".")[0] != "botocore":
+            raise
+        print(f"mlserve ledger: --queue-depths: could not read SQS: {error}", file=sys.stderr)
         return 2
     rendered = json.dumps(config, indent=2, sort_keys=True) + "\n"
     if args.out == "-":
@@ -189,3 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         Path(args.out).write_text(rendered)
     return 0
+
+
+def _sqs_client() -> Any:
+    import boto3
+
+    return boto3.client("sqs")

@@ -17,6 +17,7 @@ from pins import pinned_versions_exist
 from promises import deprecations_keep_their_promises
 from promotion import releases_promoted_from_tested_stack
 from protection import active_versions_protected
+from queues import queue_grants_scoped, queues_feed_their_own_alias
 from removal import no_removal_of_non_deprecated_versions
 from rollout import rollouts_shift_safely
 from routing import api_routes_invoke_own_version, lambda_alias_serves_published_version
@@ -34,6 +35,8 @@ POLICIES: list[Policy] = [
     lambda_permissions_scoped,
     api_grants_name_own_routes,
     no_wildcard_principals,
+    queue_grants_scoped,
+    queues_feed_their_own_alias,
     lambda_version_tags_required,
     active_versions_protected,
     deprecated_versions_announce_sunset,

@@ -66,6 +66,11 @@ class LedgerEntry:
     routes: tuple[str, ...] | None
     """Public route keys the version answered (None: the first ledger format kept none)."""
     auth: str | None
+    queues: tuple[str, str] | None = None
+    """The (work, results) queues batch callers used, with `queue` in the config."""
+    queue_messages: int | None = None
+    """Messages its work queue held when the ledger was made (`mlserve ledger --queue-depths`);
+    None when not asked."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,11 @@ def _entry(service: str, version: Any, entry: Any) -> LedgerEntry | str:
         published_version=published,
         routes=tuple(str(r) for r in routes) if isinstance(routes, list | tuple) else None,
         auth=_text(lookup(surface, "auth")),
+        queues=(work, results)
+        if isinstance(work := lookup(surface, "queue", "work"), str)
+        and isinstance(results := lookup(surface, "queue", "results"), str)
+        else None,
+        queue_messages=whole_number(entry.get("queueMessages")),
     )
 
 

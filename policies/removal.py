@@ -17,7 +17,8 @@ from pulumi_policy import (
 
 from conventions import VersionRef, alias_name, function_name
 from ledger import LEDGER_SCHEMA, LedgerEntry, judgement
-from properties import Unknowns, guarded
+from properties import Unknown, Unknowns, guarded, text
+from resources import QUEUE
 from stack_config import StackConfig, stack_config
 from stack_index import StackIndex, index_stack
 
@@ -39,10 +40,22 @@ def no_removal_of_non_deprecated_versions_validator(
         return
     index = index_stack(args.resources)
     unknowns = Unknowns()
+    queues = {text(queue.props, "name") for queue in index.of_type(QUEUE)}
     for entry in judged.ledger.entries.values():
         problem = _problem(entry, config, index, judged.today, unknowns)
         if problem is not None:
             report_violation(problem, None)
+        if entry.queues and entry.queue_messages and entry.queues[0] not in queues:
+            if any(isinstance(name, Unknown) for name in queues):
+                unknowns.note(f"whether {entry.ref}'s work queue stays")
+                continue
+            report_violation(
+                f"{entry.ref}'s work queue {entry.queues[0]} held {entry.queue_messages} "
+                "message(s) when the ledger was made; deleting it now loses them. Let it drain "
+                "first (after the sunset every message is answered with a 410 problem), check "
+                "with `mlserve ledger --queue-depths` and deploy with that ledger",
+                None,
+            )
     unknowns.raise_if_any()
 
 

@@ -17,11 +17,14 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 LAYER = "aws:lambda/layerVersion:LayerVersion"
 ROLE = "aws:iam/role:Role"
 STACK = "pulumi:pulumi:Stack"
+QUEUE = "aws:sqs/queue:Queue"
+EVENT_SOURCE_MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 
 API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
 LAMBDA_ARN = re.compile(
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:([A-Za-z0-9_-]+)(?::([$A-Za-z0-9_-]+))?$"
 )
+QUEUE_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:([A-Za-z0-9_-]{1,80})$")
 EXECUTE_API_ARN = re.compile(r"^arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:([a-z0-9]+)/(.+)$")
 
 

@@ -25,13 +25,14 @@ from pulumi_policy import (
 )
 
 from conventions import SURFACE_MODULE, VersionRef, declared_surface, parse_function_name
-from ledger import LEDGER_SCHEMA, Ledger, judgement
+from ledger import LEDGER_SCHEMA, Ledger, LedgerEntry, judgement
 from properties import Unknown, Unknowns, guarded, items, lookup, text
-from resources import FUNCTION, ROUTE, STAGE
+from resources import EVENT_SOURCE_MAPPING, FUNCTION, QUEUE, QUEUE_ARN, ROUTE, STAGE
 from stack_config import stack_config
-from stack_index import StackIndex, index_stack
+from stack_index import StackIndex, index_stack, linked
 
 DOMAIN = "aws:apigatewayv2/domainName:DomainName"
+
 THROTTLES = ("throttlingBurstLimit", "throttlingRateLimit")
 
 
@@ -93,6 +94,7 @@ def _ledger_problems(ledger: Ledger, index: StackIndex, unknowns: Unknowns) -> I
                     f"{auth}; callers of {entry.ref.version} would be refused. Keep auth: none "
                     f"for {entry.ref.version} and require IAM from a new major"
                 )
+    yield from _queue_problems(answering, index, unknowns)
     if ledger.domain and answering:
         domains = [lookup(domain.props, "domainName") for domain in index.of_type(DOMAIN)]
         if any(isinstance(domain, Unknown) for domain in domains):
@@ -103,6 +105,45 @@ def _ledger_problems(ledger: Ledger, index: StackIndex, unknowns: Unknowns) -> I
                 f"the custom domain {ledger.domain}, on which {versions} answer, would be gone; "
                 "callers use https://" + ledger.domain + "/... as the base URL. Keep "
                 "mlserve:api.domain while any version answers on it"
+            )
+
+
+def _queue_problems(
+    answering: list[LedgerEntry], index: StackIndex, unknowns: Unknowns
+) -> Iterator[str]:
+    """A version's batch callers keep its work queue, a mapping that reads it, and its results
+    queue, under the names the last deployment had."""
+    queues: dict[str, PolicyResource] = {}
+    for queue in index.of_type(QUEUE):
+        name = text(queue.props, "name")
+        if isinstance(name, Unknown):
+            unknowns.note(f"{queue.name}.name")
+        elif isinstance(name, str):
+            queues[name] = queue
+    read: set[str] = set()  # names of the queues some mapping reads
+    for mapping in index.of_type(EVENT_SOURCE_MAPPING):
+        source = text(mapping.props, "eventSourceArn")
+        match = QUEUE_ARN.fullmatch(source) if isinstance(source, str) else None
+        if match:
+            read.add(match.group(1))
+        for queue in linked(mapping, "eventSourceArn", QUEUE):
+            if isinstance(name := text(queue.props, "name"), str):
+                read.add(name)
+    for entry in answering:
+        if entry.queues is None:
+            continue
+        for kind, name in zip(("work", "results"), entry.queues, strict=True):
+            if name not in queues:
+                yield (
+                    f"{entry.ref}: its {kind} queue {name} would be gone; its batch callers "
+                    f"{'send to' if kind == 'work' else 'read'} it. A major keeps its queues: "
+                    f"keep `queue` on {entry.ref.version} until it is retired"
+                )
+        if entry.queues[0] in queues and entry.queues[0] not in read:
+            yield (
+                f"{entry.ref}: nothing would read its work queue {entry.queues[0]} (no event "
+                "source mapping); its batch callers' messages would wait unanswered. Keep the "
+                "mapping while the version has callers"
             )
 
 

@@ -174,6 +174,9 @@ ROUTE = "aws:apigatewayv2/route:Route"
 ALIAS = "aws:lambda/alias:Alias"
 FUNCTION = "aws:lambda/function:Function"
 STAGE = "aws:apigatewayv2/stage:Stage"
+MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
+QUEUE = "aws:sqs/queue:Queue"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
 def alias_arn(run: ProgramRun, name: str) -> str:
@@ -468,6 +471,66 @@ ATTACKS = [
         ),
         names="churn v2", policy="lambda-code-is-its-version",
     ),
+    # --- batch callers: a queue version's queues, mapping and role ------------------------
+    Attack(
+        "queue of an active version dropped from the config",
+        config=lambda c, _: version(c, "sentiment", "v2").pop("queue"),
+        names="sentiment v2: its work queue", policy="versions-keep-their-surface",
+    ),
+    Attack(
+        "mapping of an active version's queue not registered",
+        mutant=lambda run: without(run, "sentiment-v2-queue-mapping", MAPPING),
+        names="nothing would read its work queue", policy="versions-keep-their-surface",
+    ),
+    Attack(
+        "queue dropped while the ledger shows messages in it",
+        config=lambda c, _: version(c, "sentiment", "v2").pop("queue"),
+        ledger=each_ledger_policy(
+            lambda s: s["ledger"]["versions"]["sentiment"]["v2"].update(queueMessages=3)
+        ),
+        names="held 3 message(s)", policy="no-removal-of-non-deprecated-versions",
+    ),
+    Attack(
+        "mapping on the bare function, bypassing the alias",
+        mutant=lambda run: mutated(
+            run, "sentiment-v2-queue-mapping", MAPPING,
+            lambda p: p.update(functionName=run.by_name("sentiment-v2", FUNCTION).outputs["arn"]),
+        ),
+        names="(unqualified)", policy="queues-feed-their-own-alias",
+    ),
+    Attack(
+        "mapping feeding another version's alias",
+        mutant=lambda run: mutated(
+            run, "sentiment-v2-queue-mapping", MAPPING,
+            lambda p: p.update(functionName=alias_arn(run, "sentiment-v1-alias")),
+        ),
+        names="sentiment_v1:prod_v1", policy="queues-feed-their-own-alias",
+    ),
+    Attack(
+        "mapping without partial batch responses",
+        mutant=lambda run: mutated(
+            run, "sentiment-v2-queue-mapping", MAPPING,
+            lambda p: p.update(functionResponseTypes=[]),
+        ),
+        names="partial batch failures", policy="queues-feed-their-own-alias",
+    ),
+    Attack(
+        "work queue hiding messages for less than the function runs",
+        mutant=lambda run: mutated(
+            run, "sentiment-v2-queues-work", QUEUE,
+            lambda p: p.update(visibilityTimeoutSeconds=5),
+        ),
+        names="hides a received message for 5s", policy="queues-feed-their-own-alias",
+    ),
+    Attack(
+        "execution role allowed every SQS action on every queue",
+        mutant=lambda run: mutated(
+            run, "sentiment-v2-policy", ROLE_POLICY,
+            lambda p: p.update(policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]})),
+        ),
+        names="sqs:*", policy="queue-grants-scoped",
+    ),
 ]  # fmt: skip
 
 ALLOWED = [
@@ -525,6 +588,17 @@ ALLOWED = [
     Attack(
         "raise the throttle",
         config=lambda c, _: c["mlserve:api"]["throttle"].update(burstLimit=400, rateLimit=300),
+        names="", policy="",
+    ),
+    Attack(
+        "batch callers get more concurrency, bigger batches and more receives",
+        config=lambda c, _: version(c, "sentiment", "v2")["queue"].update(
+            maxConcurrency=50, batchSize=100, batchWindowSeconds=5, maxReceiveCount=10),
+        names="", policy="",
+    ),
+    Attack(
+        "add a queue to an active version",
+        config=lambda c, _: version(c, "churn", "v2").update(queue={}),
         names="", policy="",
     ),
 ]  # fmt: skip
