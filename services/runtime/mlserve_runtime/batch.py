@@ -167,7 +167,9 @@ def consumer(
         else:
             sender = SqsSender()
     message = message_model(request_model)
-    endpoint = urlsplit(results_url).netloc
+    # a replyTo must be on the results queue's SQS endpoint (the region's); a local file queue
+    # takes any
+    endpoint = urlsplit(results_url).netloc if not results_url.startswith("file:") else None
     attributes = {
         name: {"DataType": "String", "StringValue": value}
         for name, value in lifecycle_headers(lifecycle).items()
@@ -209,7 +211,7 @@ def consumer(
                 PROBLEM_INVALID_REQUEST, **bounded_errors(field_errors(error)),
             ), 400  # fmt: skip
         reply_to = getattr(parsed, "replyTo", None)
-        if reply_to is not None and urlsplit(reply_to).netloc != endpoint:
+        if reply_to is not None and endpoint is not None and urlsplit(reply_to).netloc != endpoint:
             return results_url, problem(
                 400, message_id, body, "Invalid message",
                 f"replyTo must be a queue of this region's SQS endpoint ({endpoint})",

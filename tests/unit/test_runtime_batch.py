@@ -1,0 +1,195 @@
+"""The runtime's queue side in process, for every queue version of every stack, its results in a
+local queue file: a result per message (the HTTP answer, or a problem), retries only for what a
+retry may fix, the lifecycle on every result, 410 problems after the sunset, replyTo, the send
+batches SQS allows, and (hypothesis) no record body that gets an exception out of the handler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.settings import VersionSettings
+from mlserve.stack_files import stack_files, stack_settings
+from mlserve_runtime import clock
+from mlserve_runtime.batch import RESULT_LIMIT_BYTES, SEND_BATCH_ENTRIES, _chunks
+from mlserve_runtime.conventions import ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET, sunset_moment
+from mlserve_runtime.queue_events import queue_arn, sqs_event
+from tests.conftest import TODAY
+from tests.support.events import http_api_event, load_handler, response_json
+
+QUEUED = [
+    version
+    for stack in stack_files()
+    for version in stack_settings(stack, today=date.fromisoformat(TODAY)).deployed_versions()
+    if version.queue is not None
+]
+IDS = [f"{v.owner.stack.stack}-{v.service}-{v.key}" for v in QUEUED]
+
+
+class Loaded:
+    """A queue version's handler, its results going to a file."""
+
+    def __init__(self, version: VersionSettings, results: Path) -> None:
+        self.version, self.results = version, results
+        env = {**version.variables, **version.queue_variables(results.as_uri())}
+        self.module = load_handler(version.service, version.key, env)
+
+    def batch(
+        self, bodies: list[str]
+    ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        """(the handler's answer, the event, the results it wrote), the file emptied first."""
+        self.results.unlink(missing_ok=True)
+        event = sqs_event(bodies, queue_arn(self.version.queue_name("work")))
+        answer = self.module.handler(event, None)
+        lines = self.results.read_text().splitlines() if self.results.exists() else []
+        return answer, event, [json.loads(line) for line in lines]
+
+    def http(self, request: dict[str, Any]) -> Any:
+        route = self.version.queue_route
+        assert route is not None
+        event = http_api_event(route.method, self.version.base_path + route.path, json_body=request)
+        return response_json(self.module.handler(event, None))
+
+
+@pytest.fixture(params=QUEUED, ids=IDS)
+def loaded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Loaded]:
+    yield Loaded(request.param, tmp_path / "results.jsonl")
+    clock.set_clock(None)
+
+
+def example(version: VersionSettings) -> dict[str, Any]:
+    assert version.surface is not None and version.queue_route is not None
+    found = version.surface["routes"][version.queue_route.key]["example"]
+    assert isinstance(found, dict)
+    return found
+
+
+def test_given_mixed_batch_when_handled_then_each_message_has_one_result(loaded: Loaded) -> None:
+    request = example(loaded.version)
+    bodies = [json.dumps({"id": f"m{n}", "request": request}) for n in range(3)]
+    bodies += ["[]", json.dumps({"id": "x", "request": request, "extra": 1})]
+    answer, event, results = loaded.batch(bodies)
+    assert answer == {"batchItemFailures": []}
+    by_id = {json.loads(r["body"])["id"]: json.loads(r["body"]) for r in results}
+    assert len(results) == len(bodies)
+    for n in range(3):
+        assert by_id[f"m{n}"] == {"id": f"m{n}", "version": loaded.version.key,
+                                  "response": loaded.http(request)}  # fmt: skip
+    assert by_id[None]["problem"]["messageId"] == event["Records"][3]["messageId"]
+    assert by_id["x"]["problem"]["errors"][0]["field"] == "extra"
+
+
+def test_given_deprecated_version_when_answering_then_results_carry_its_lifecycle(
+    loaded: Loaded,
+) -> None:
+    _, _, results = loaded.batch([json.dumps({"id": "a", "request": example(loaded.version)})])
+    (result,) = results
+    names = set(result["attributes"])
+    assert names == ({ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET}
+                     if loaded.version.status == "deprecated" else set())  # fmt: skip
+
+
+def test_given_after_the_sunset_when_messages_arrive_then_each_gets_a_410_not_a_retry(
+    loaded: Loaded,
+) -> None:
+    version = loaded.version
+    if version.sunset_on is None or version.status != "deprecated":
+        pytest.skip(f"{version.service} {version.key} has no sunset in {version.owner.stack.stack}")
+    clock.set_clock(lambda: sunset_moment(version.sunset_on) + 1)  # type: ignore[arg-type]
+    answer, _, results = loaded.batch(
+        [json.dumps({"id": "late", "request": example(version)}), "x"]
+    )
+    assert answer == {"batchItemFailures": []}
+    problems = [json.loads(r["body"])["problem"] for r in results]
+    assert [p["status"] for p in problems] == [410, 410]
+    assert {p["successor"] for p in problems} == {f"/{version.service}/{version.successor}"}
+
+
+def test_given_reply_to_when_answered_then_the_result_goes_there(loaded: Loaded) -> None:
+    reply = "https://sqs.us-east-1.amazonaws.com/123456789012/caller-replies"
+    message = {"id": "r", "request": example(loaded.version), "replyTo": reply}
+    _, _, results = loaded.batch([json.dumps(message)])
+    assert [r["queue"] for r in results] == [reply]
+    bad = {**message, "replyTo": "http://169.254.169.254/latest/meta-data"}
+    _, _, results = loaded.batch([json.dumps(bad)])
+    assert json.loads(results[0]["body"])["problem"]["errors"][0]["field"] == "replyTo"
+
+
+def test_given_unwritable_results_when_handled_then_every_message_is_retried(
+    loaded: Loaded, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    version = loaded.version
+    env = {**version.variables, **version.queue_variables((blocked / "results.jsonl").as_uri())}
+    module = load_handler(version.service, version.key, env)
+    event = sqs_event([json.dumps({"id": "a", "request": example(version)}), "nope"],
+                      queue_arn(version.queue_name("work")))  # fmt: skip
+    answer = module.handler(event, None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": r["messageId"]}
+                                            for r in event["Records"]]}  # fmt: skip
+
+
+def test_given_many_results_when_chunked_then_sqs_batch_limits_hold() -> None:
+    bodies = ["x" * 1000] * 25 + ["y" * (RESULT_LIMIT_BYTES // 2)] * 3
+    chunks = list(_chunks(bodies))
+    assert [b for _, chunk in chunks for b in chunk] == bodies
+    assert all(len(chunk) <= SEND_BATCH_ENTRIES for _, chunk in chunks)
+    assert all(sum(len(b) for b in chunk) <= RESULT_LIMIT_BYTES for _, chunk in chunks)
+    assert [start for start, _ in chunks] == [sum(len(c) for _, c in chunks[:i])
+                                              for i in range(len(chunks))]  # fmt: skip
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+BODIES = st.one_of(
+    st.text(max_size=200),
+    JSON.map(json.dumps),
+    st.fixed_dictionaries({"id": st.text(max_size=140) | JSON, "request": JSON},
+                          optional={"replyTo": st.text(max_size=60) | JSON}).map(json.dumps),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("version", QUEUED, ids=IDS)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(bodies=st.lists(BODIES, min_size=1, max_size=8))
+def test_given_any_record_bodies_when_handled_then_never_an_exception_and_nothing_lost(
+    version: VersionSettings, tmp_path: Path, bodies: list[str]
+) -> None:
+    results = tmp_path / f"{version.service}-{version.key}.jsonl"
+    results.unlink(missing_ok=True)
+    handler = handlers(version, results)
+    event = sqs_event(bodies, queue_arn(version.queue_name("work")))
+    answer = handler(event, None)
+    failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+    answered = [json.loads(json.loads(line)["body"]) for line in results.read_text().splitlines()]
+    # every message is answered or retried, never both, never neither
+    assert failed <= {r["messageId"] for r in event["Records"]}
+    assert len(answered) + len(failed) == len(bodies)
+    assert all(set(a) == {"id", "version", "problem"} or set(a) == {"id", "version", "response"}
+               for a in answered)  # fmt: skip
+
+
+_HANDLERS: dict[Path, Any] = {}
+
+
+def handlers(version: VersionSettings, results: Path) -> Any:
+    """One loaded handler per results file (one per version) for the whole property run."""
+    if results not in _HANDLERS:
+        env = {**version.variables, **version.queue_variables(results.as_uri())}
+        _HANDLERS[results] = load_handler(version.service, version.key, env).handler
+    return _HANDLERS[results]
