@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "usage": ("mlserve.ops.usage", "requests and callers per version (--check-sunset)"),
     "prune": ("mlserve.ops.prune", "delete published versions nothing can reach (--apply)"),
     "serve": ("mlserve.local_api.server", "serve a stack's versions on localhost"),
+    "batch": ("mlserve.local_api.batch", "feed a file of requests to a queue version locally"),
     "layer": ("mlserve.layer", "layer lock [--check]: the layer's hash-pinned locks"),
 }
 USAGE = "usage: python -m mlserve [-h] [--version] <command> [options]"

@@ -246,7 +246,7 @@ class LocalApi:
 
     def set_today(self, today: date) -> None:
         """Move the handlers' clock so that their today is `today` (time of day kept)."""
-        self.clock_offset = _today_offset(today)
+        self.clock_offset = today_offset(today)
 
     def now(self) -> datetime:
         """The current time as the handlers see it."""
@@ -351,7 +351,7 @@ class LocalApi:
             return gateway_error(500, "Internal Server Error", request_id)
 
 
-def _today_offset(today: date | None) -> timedelta:
+def today_offset(today: date | None) -> timedelta:
     if today is None:
         return timedelta(0)
     return timedelta(days=(today - datetime.now(UTC).date()).days)
@@ -396,7 +396,7 @@ def main(argv: Sequence[str]) -> int:
         settings,
         host=args.host,
         port=args.port,
-        clock_offset=_today_offset(args.today),
+        clock_offset=today_offset(args.today),
         region=_region(args.stack),
         access_log=args.access_log,
     )
