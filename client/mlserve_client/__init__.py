@@ -11,6 +11,7 @@ from mlserve_client._base import (
     ServiceClient,
     VersionClient,
 )
+from mlserve_client._batch import BatchResult, BatchSubmitError
 from mlserve_client._client import AsyncClient, Client
 from mlserve_client._errors import (
     ApiError,
@@ -46,6 +47,8 @@ __all__ = [
     "AsyncTransport",
     "AsyncVersionClient",
     "Auth",
+    "BatchResult",
+    "BatchSubmitError",
     "Client",
     "Deprecation",
     "FieldError",

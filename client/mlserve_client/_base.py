@@ -8,7 +8,8 @@ import re
 import sys
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timezone
 from types import ModuleType
 from typing import Any, ClassVar, Generic, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mlserve_client._about import __version__
+from mlserve_client._batch import BatchResult, Queues, receive, submit
 from mlserve_client._errors import (
     ApiError,
     InvalidRequestError,
@@ -40,9 +42,12 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 class Session(Generic[SenderT]):
     """State one Client shares with its service and version clients."""
 
-    def __init__(self, base_url: str, sender: SenderT, app: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, sender: SenderT, app: str | None = None, queues: Queues | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.sender: SenderT = sender
+        self.queues = queues or Queues(None)
         self.headers = {"accept": "application/json", "user-agent": user_agent(app)}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -125,6 +130,41 @@ class _Version(Generic[SenderT]):
             headers["content-type"] = "application/json"
             data = request.model_dump_json(exclude_unset=True).encode()
         return HttpRequest(method, f"{self._session.base_url}{row.base_path}{path}", headers, data)
+
+    def _submit_batch(
+        self,
+        request_model: type[BaseModel],
+        requests: Sequence[BaseModel | Mapping[str, Any]],
+        ids: Sequence[str] | None,
+        reply_to: str | None,
+    ) -> list[str]:
+        """Queue requests on this major's work queue; their ids."""
+        row = self.supported
+        if row.status == "deprecated":
+            self._session.warn_once(_warning_from_table(row))
+        queues = self._session.queues
+        return submit(queues, self.service, self.key, request_model, requests, ids, reply_to)
+
+    def _results(
+        self,
+        response_model: type[ModelT],
+        max_messages: int,
+        wait_seconds: int,
+        queue_url: str | None,
+    ) -> list[BatchResult[ModelT]]:
+        """Results off this major's results queue (or `queue_url`), deleted once read; a
+        deprecation they announce warns as a response's headers do."""
+        results = receive(self._session.queues, self.service, self.key, response_model,
+                          max_messages, wait_seconds, queue_url)  # fmt: skip
+        for result in results:
+            if result.deprecation is not None:
+                announced = replace(
+                    result.deprecation,
+                    successor=result.deprecation.successor or self.supported.successor_path,
+                )
+                self._announced = announced
+                self._session.warn_once(_warning_from_server(self.service, self.key, announced))
+        return results
 
     def _answer(
         self, request: HttpRequest, response: HttpResponse, response_model: type[ModelT]

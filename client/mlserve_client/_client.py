@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlserve_client._base import AsyncServiceClient, ServiceClient, Session, _Service
+from mlserve_client._batch import Queues
 from mlserve_client._http import (
     DEFAULT_MAX_BODY_BYTES,
     AsyncHttpxTransport,
@@ -58,7 +59,8 @@ class Client(Services):
 
     `timeout` bounds each call as a whole: connecting, every read, retries and their waits.
     `app` names the calling application in the User-Agent, so the platform can tell who still
-    calls a deprecated version."""
+    calls a deprecated version. `queues` (the stack's `queues` output) lets queue majors take
+    batches (`submit_batch`, `results`), through `sqs` or boto3's default SQS client."""
 
     def __init__(
         self,
@@ -70,6 +72,8 @@ class Client(Services):
         default_versions: Mapping[str, int | str] | None = None,
         app: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        queues: Mapping[str, Mapping[str, str]] | None = None,
+        sqs: Any = None,
         transport: Transport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -81,7 +85,7 @@ class Client(Services):
             transport=self._transport, timeout=timeout, policy=RetryPolicy(retries=retries),
             auth=auth, sleep=sleep, rng=rng or random.Random(), clock=clock,
         )  # fmt: skip
-        self._session = Session(base_url, sender, app)
+        self._session = Session(base_url, sender, app, Queues(queues, sqs))
         self._services = _attach_services(self, self._session, ServiceClient, default_versions)
 
     @property
@@ -119,6 +123,8 @@ class AsyncClient(AsyncServices):
         default_versions: Mapping[str, int | str] | None = None,
         app: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        queues: Mapping[str, Mapping[str, str]] | None = None,
+        sqs: Any = None,
         transport: AsyncTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -130,7 +136,7 @@ class AsyncClient(AsyncServices):
             transport=self._transport, timeout=timeout, policy=RetryPolicy(retries=retries),
             auth=auth, sleep=sleep, rng=rng or random.Random(), clock=clock,
         )  # fmt: skip
-        self._session = Session(base_url, sender, app)
+        self._session = Session(base_url, sender, app, Queues(queues, sqs))
         self._services = _attach_services(self, self._session, AsyncServiceClient, default_versions)
 
     @property

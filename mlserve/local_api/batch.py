@@ -125,7 +125,7 @@ def _failed(answer: Any, batch: list[dict[str, Any]]) -> set[str]:
     items = answer.get("batchItemFailures") if isinstance(answer, dict) else None
     if not isinstance(items, list):
         return ids
-    reported = {item.get("itemIdentifier") for item in items if isinstance(item, dict)}
+    reported = {str(item.get("itemIdentifier")) for item in items if isinstance(item, dict)}
     return reported if reported <= ids else ids
 
 

@@ -50,8 +50,12 @@ def stack(**mapping: Any) -> list[PolicyResource]:
     queue = stack_resource(QUEUE, {"name": WORK, "arn": arn("sqs", WORK),
                                    "visibilityTimeoutSeconds": VISIBILITY_TIMEOUT_FACTOR * TIMEOUT},
                            name="churn-v2-queues-work")  # fmt: skip
-    props = {"eventSourceArn": arn("sqs", WORK), "functionName": arn("lambda", "function:churn_v2:prod_v2"),
-             "functionResponseTypes": ["ReportBatchItemFailures"], **mapping}  # fmt: skip
+    props = {
+        "eventSourceArn": arn("sqs", WORK),
+        "functionName": arn("lambda", "function:churn_v2:prod_v2"),
+        "functionResponseTypes": ["ReportBatchItemFailures"],
+        **mapping,
+    }
     resource = stack_resource(MAPPING, props, name="churn-v2-queue-mapping")
     link(resource, "eventSourceArn", queue)
     link(resource, "functionName", alias)
