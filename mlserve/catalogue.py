@@ -68,8 +68,18 @@ def render(settings: Settings, usage: Mapping[str, Any] | None = None) -> str:
                 if version.deployed
                 else "none"
             )
+            batch = ""
+            if version.deployed and version.queue is not None and version.queue_route:
+                batch = (
+                    f" Batch: messages `{{id, request, replyTo?}}` for "
+                    f"`{version.queue_route.key}` on `{version.queue_name('work')}`, results on "
+                    f"`{version.queue_name('results')}` (batches of {version.queue.batch_size}, "
+                    f"dead letters after {version.queue.max_receive_count} receives on "
+                    f"`{version.queue_name('deadLetter')}`)."
+                )
             lines.append(
                 f"- **{version.key}** — {version.changelog or 'no changelog'} Routes: {routes}."
+                + batch
             )
         if usage is not None:
             lines += _callers(service.versions.values(), usage.get(service.key) or {})

@@ -1,21 +1,26 @@
 """OpenAPI 3.1 per stack, from each version's contract and the stack's routes.
 
 Deprecated operations carry `deprecated: true`, their dates and successor in the description and
-the Deprecation/Sunset/Link response headers; written to docs/openapi/<stack>.json, with `--check`
+the Deprecation/Sunset/Link response headers; a queue version's route has `x-mlserve-queue`, its
+queues and its work message and result schemas; written to docs/openapi/<stack>.json, with `--check`
 to fail CI when a file no longer matches its stack config and contracts.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from typing import Any
+
+from pydantic import BaseModel
 
 from components.settings import Settings, VersionSettings
 from mlserve.contracts import canonical_json, contract_schemas
 from mlserve.generated import Files, per_stack, write_or_check
 from mlserve.offline import PROJECT_ROOT
-from mlserve_runtime.conventions import SURFACE_MODULE
+from mlserve_runtime.batch import message_model, result_model
+from mlserve_runtime.conventions import ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET, SURFACE_MODULE
 
 OPENAPI_DIR = PROJECT_ROOT / "docs" / "openapi"
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -145,6 +150,8 @@ def build(settings: Settings) -> dict[str, Any]:
                         "description": "Invalid request; `errors` lists the first invalid fields",
                         "content": {"application/problem+json": {"schema": PROBLEM}},
                     }
+                if version.queue_route == route and version.queue is not None:
+                    operation["x-mlserve-queue"] = _queue_extension(version, name, schemas)
                 if deprecated:
                     operation["deprecated"] = True
                 if service.auth == "iam":
@@ -180,6 +187,43 @@ def build(settings: Settings) -> dict[str, Any]:
             }
         }
     return document
+
+
+class _Placeholder(BaseModel):
+    """Stands for a route's request or response in the envelope schemas."""
+
+
+def _queue_extension(version: VersionSettings, name: str, schemas: dict[str, Any]) -> Any:
+    """How batch callers reach the route: its queues, the work message and result schemas (the
+    runtime's envelopes around the route's request and response) and the lifecycle attributes."""
+    assert version.queue is not None
+    for kind, model, inner in (("Message", message_model, "Request"),
+                               ("Result", result_model, "Response")):  # fmt: skip
+        schema = model(_Placeholder).model_json_schema()
+        schema.pop("$defs")
+        text = json.dumps(schema).replace(
+            '"#/$defs/_Placeholder"', json.dumps(f"#/components/schemas/{name}_{inner}")
+        )
+        schemas[f"{name}_{kind}"] = json.loads(text)
+    schemas[f"{name}_Result"]["properties"]["problem"] = {"anyOf": [PROBLEM, {"type": "null"}]}
+    extension: dict[str, Any] = {
+        "description": "Batch callers send work messages to the work queue and read one result "
+        "per message from the results queue (or their replyTo queue); results of a deprecated "
+        "version carry Deprecation and Sunset message attributes, and after the sunset every "
+        "message is answered with a 410 problem.",
+        "workQueue": version.queue_name("work"),
+        "resultsQueue": version.queue_name("results"),
+        "deadLetterQueue": version.queue_name("deadLetter"),
+        "batchSize": version.queue.batch_size,
+        "maxReceiveCount": version.queue.max_receive_count,
+        "message": {"$ref": f"#/components/schemas/{name}_Message"},
+        "result": {"$ref": f"#/components/schemas/{name}_Result"},
+    }
+    if version.status == "deprecated":
+        extension["messageAttributes"] = {
+            name: LIFECYCLE_HEADERS[name] for name in (ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET)
+        }
+    return extension
 
 
 def render(settings: Settings) -> str:

@@ -18,11 +18,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from components.settings import ConfigError
 from mlserve.contracts.loader import canonical_json, load_contract, stored
 from mlserve.contracts.schema_diff import PARTS, Finding, compare_schemas
 from mlserve.stack_files import PROJECT_ROOT, StackFileError, stack_files, stack_settings
 from mlserve_runtime.artifacts import contract_schemas
+from mlserve_runtime.batch import message_model, result_model
 from mlserve_runtime.conventions import SURFACE_MODULE, VERSION, lock_files, upgraded_lock
 
 LOCK_COMMAND = "python -m mlserve contracts lock"
@@ -177,12 +180,61 @@ def contract_problems(project_root: Path, contract: Contract) -> list[Finding]:
     return []
 
 
+ENVELOPE_LOCK = "contracts/queue-envelope.json"
+ENVELOPE = "the queue envelope"
+
+
+class _Route(BaseModel):
+    """Stands for a queue route's request and response inside the envelope."""
+
+
+def envelope_lock() -> dict[str, Any]:
+    """The queue envelope in lock form: the work message around a route's request and the
+    result around its response (the runtime's models), as one route's request and response."""
+    return {"routes": {"queue": {
+        "request": message_model(_Route).model_json_schema(),
+        "response": result_model(_Route).model_json_schema(),
+    }}}  # fmt: skip
+
+
+def envelope_problems(project_root: Path) -> list[Finding]:
+    """What fails the gate for the queue envelope every queue version's callers rely on: a
+    breaking change against its lock, or a missing or stale lock."""
+    path = project_root / ENVELOPE_LOCK
+    if not path.is_file():
+        return [Finding("", f"has no lock {ENVELOPE_LOCK}; run `{LOCK_COMMAND}`", False,
+                        subject=ENVELOPE)]  # fmt: skip
+    locked = json.loads(path.read_text())
+    breaking = breaking_changes([(ENVELOPE_LOCK, locked)], envelope_lock())
+    if breaking:
+        return [replace(finding, subject=f"{ENVELOPE} {finding.subject}", advice=(
+            "every batch caller of every queue version sends and reads this envelope; keep it "
+            "compatible (add optional members only)")) for finding in breaking]  # fmt: skip
+    if locked != envelope_lock():
+        change = f"changed compatibly since {ENVELOPE_LOCK}; run `{LOCK_COMMAND}` to record it"
+        return [Finding("", change, False, subject=ENVELOPE)]
+    return []
+
+
+def _queues_deployed(project_root: Path) -> bool:
+    for stack in stack_files(project_root):
+        try:
+            settings = stack_settings(stack, project_root=project_root)
+        except (ConfigError, StackFileError):
+            continue  # find_contracts reports the stack
+        if any(version.queue is not None for version in settings.deployed_versions()):
+            return True
+    return False
+
+
 def check_all(project_root: Path) -> list[Finding]:
     """Every problem that fails the gate."""
     contracts, unreadable = find_contracts(project_root)
     problems = [Finding("", text, True) for text in unreadable]
     for contract in contracts:
         problems += contract_problems(project_root, contract)
+    if _queues_deployed(project_root):
+        problems += envelope_problems(project_root)
     return problems
 
 
@@ -206,6 +258,11 @@ def lock_all(project_root: Path) -> tuple[list[Path], list[Finding]]:
                         subject=str(contract))
             )  # fmt: skip
         planned[target] = current
+    if _queues_deployed(project_root):
+        envelope = envelope_problems(project_root)
+        problems += [finding for finding in envelope if finding.breaking]
+        if envelope and not problems:
+            planned[project_root / ENVELOPE_LOCK] = envelope_lock()
     if problems:
         return [], problems
     for path, schemas in planned.items():

@@ -32,6 +32,25 @@ def test_given_stack_when_rendered_then_every_version_has_its_lifecycle_row(stac
                 assert f"`{route.method} {version.base_path}{route.path}`" in page
 
 
+@pytest.mark.parametrize("stack", list(stack_files()))
+def test_given_queue_versions_when_rendered_then_batch_callers_find_their_queues(
+    stack: str,
+) -> None:
+    settings = stack_settings(stack)
+    for service in settings.services.values():
+        page = catalogue.render(settings).split(f"## {service.key}\n", 1)[1].split("\n## ")[0]
+        for version in service.deployed_versions:
+            (line,) = [
+                line for line in page.splitlines() if line.startswith(f"- **{version.key}**")
+            ]
+            if version.queue is None:
+                assert "Batch:" not in line
+                continue
+            for kind in ("work", "results", "deadLetter"):
+                assert f"`{version.queue_name(kind)}`" in line
+            assert f"batches of {version.queue.batch_size}" in line
+
+
 def test_given_pin_and_canary_when_rendered_then_the_served_versions_are_shown() -> None:
     settings = stack_settings("dev")
     version = next(v for v in settings.deployed_versions() if v.status == "active")

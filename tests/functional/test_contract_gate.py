@@ -17,6 +17,8 @@ from mlserve.contracts import (
     find_contracts,
     main,
 )
+from mlserve.contracts.gate import ENVELOPE_LOCK, envelope_problems, lock_all
+from tests.support.scratch import scratch_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -277,3 +279,26 @@ def test_the_repository_gate_fails_when_one_of_its_contracts_gains_a_required_fi
     # THEN the gate fails on that field and asks for a new major version
     assert [(f.path, f.breaking) for f in findings] == [("gate_probe", True)]
     assert "publish it as a new major version" in str(findings[0])
+
+
+def test_queue_envelope_is_gated_when_queue_versions_are_deployed(tmp_path: Path) -> None:
+    # GIVEN a copy of the project, whose stacks give some version a queue, and its envelope lock
+    root = scratch_project(tmp_path)
+    assert envelope_problems(root) == []
+    lock = root / ENVELOPE_LOCK
+    locked = json.loads(lock.read_text())
+    # WHEN the lock says messages could carry a member today's envelope refuses
+    message = locked["routes"]["queue"]["request"]
+    message["properties"]["priority"] = {"type": "integer"}
+    lock.write_text(json.dumps(locked))
+    # THEN the gate (and the lock command) refuse it: every batch caller sends this envelope
+    findings = [f for f in check_all(root) if f.subject.startswith("the queue envelope")]
+    assert findings and all(f.breaking for f in findings), [str(f) for f in findings]
+    assert "every batch caller" in str(findings[0])
+    assert lock_all(root)[0] == []
+    # AND without a lock the gate asks for one; `lock` writes the current envelope
+    lock.unlink()
+    assert [f.breaking for f in envelope_problems(root)] == [False]
+    written, problems = lock_all(root)
+    assert problems == [] and lock in written
+    assert envelope_problems(root) == []

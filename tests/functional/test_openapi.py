@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from mlserve import openapi
 from mlserve.stack_files import stack_settings
@@ -98,3 +101,37 @@ def _walk(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [item for v in value for item in _walk(v)]
     return [value]
+
+
+def test_given_queue_version_when_generated_then_its_message_contract_is_documented(
+    document: tuple[str, dict[str, Any]],
+) -> None:
+    # GIVEN each queue version of the stack and its route's example request
+    stack, spec = document
+    queued = [v for v in stack_settings(stack).deployed_versions() if v.queue is not None]
+    found = operations(spec)
+    with_extension = {key for key, op in found.items() if "x-mlserve-queue" in op}
+    assert with_extension == {
+        f"{v.queue_route.method} {v.base_path}{v.queue_route.path}"  # type: ignore[union-attr]
+        for v in queued
+    }
+    registry = Registry().with_resource("doc", Resource.from_contents(spec, DRAFT202012))
+    for version in queued:
+        route = version.queue_route
+        assert route is not None and version.surface is not None
+        extension = found[f"{route.method} {version.base_path}{route.path}"]["x-mlserve-queue"]
+        assert (extension["workQueue"], extension["resultsQueue"]) == (
+            version.queue_name("work"), version.queue_name("results"))  # fmt: skip
+        assert ("messageAttributes" in extension) == (version.status == "deprecated")
+        # THEN the documented message schema takes a real message and refuses a bad one
+        message = Draft202012Validator({"$ref": "doc" + extension["message"]["$ref"]},
+                                       registry=registry)  # fmt: skip
+        request = version.surface["routes"][route.key]["example"]
+        assert message.is_valid({"id": "a", "request": request})
+        assert not message.is_valid({"id": "a", "request": request, "extra": 1})
+        assert not message.is_valid({"request": request})
+        result = Draft202012Validator({"$ref": "doc" + extension["result"]["$ref"]},
+                                      registry=registry)  # fmt: skip
+        assert result.is_valid({"id": "a", "version": version.key,
+                                "problem": {"title": "Invalid message", "status": 400}})  # fmt: skip
+        assert not result.is_valid({"id": "a"})
