@@ -132,6 +132,6 @@ def test_given_queue_version_when_generated_then_its_message_contract_is_documen
         assert not message.is_valid({"request": request})
         result = Draft202012Validator({"$ref": "doc" + extension["result"]["$ref"]},
                                       registry=registry)  # fmt: skip
-        assert result.is_valid({"id": "a", "version": version.key,
-                                "problem": {"title": "Invalid message", "status": 400}})  # fmt: skip
+        problem = {"title": "Invalid message", "status": 400}
+        assert result.is_valid({"id": "a", "version": version.key, "problem": problem})
         assert not result.is_valid({"id": "a"})
