@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from components.settings import VersionSettings
 from mlserve.stack_files import stack_files, stack_settings
 from mlserve_runtime import clock
-from mlserve_runtime.batch import RESULT_LIMIT_BYTES, SEND_BATCH_ENTRIES, _chunks
+from mlserve_runtime.batch import RESULT_LIMIT, SEND_BATCH_ENTRIES, _chunks
 from mlserve_runtime.conventions import ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET, sunset_moment
 from mlserve_runtime.queue_events import queue_arn, sqs_event
 from tests.conftest import TODAY
@@ -138,11 +138,11 @@ def test_given_unwritable_results_when_handled_then_every_message_is_retried(
 
 
 def test_given_many_results_when_chunked_then_sqs_batch_limits_hold() -> None:
-    bodies = ["x" * 1000] * 25 + ["y" * (RESULT_LIMIT_BYTES // 2)] * 3
+    bodies = ["x" * 1000] * 25 + ["y" * (RESULT_LIMIT // 2)] * 3
     chunks = list(_chunks(bodies))
     assert [b for _, chunk in chunks for b in chunk] == bodies
     assert all(len(chunk) <= SEND_BATCH_ENTRIES for _, chunk in chunks)
-    assert all(sum(len(b) for b in chunk) <= RESULT_LIMIT_BYTES for _, chunk in chunks)
+    assert all(sum(len(b) for b in chunk) <= RESULT_LIMIT for _, chunk in chunks)
     assert [start for start, _ in chunks] == [sum(len(c) for _, c in chunks[:i])
                                               for i in range(len(chunks))]  # fmt: skip
 

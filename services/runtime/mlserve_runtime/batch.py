@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -33,17 +32,19 @@ from mlserve_runtime.conventions import (
     outcome,
 )
 from mlserve_runtime.lifecycle import DeploymentError, Lifecycle, lifecycle_headers
+from mlserve_runtime.metrics import Count
 from mlserve_runtime.problem import bounded_errors, field_errors, problem_body
 
 MESSAGE_ID_LIMIT = 128  # characters of a caller's message id
 QUEUE_URL = re.compile(r"^https?://[^/\s]+/\d{12}/[A-Za-z0-9_-]{1,80}$")
-# SQS takes 10 entries per SendMessageBatch and, summed, no more than a message may be; 256 KiB
-# was that limit for years (it is 1 MiB since 2025): results stay within the old one.
+# SQS takes 10 entries per SendMessageBatch and, summed, no more than one message may be: 1 MiB
+# since 2025 (256 KiB before). Counted in characters, which is cheap: 256 Ki characters are at
+# most 1 MiB of UTF-8.
 SEND_BATCH_ENTRIES = 10
-RESULT_LIMIT_BYTES = 256 * 1024
+RESULT_LIMIT = 256 * 1024
+OK, INVALID, GONE, FAILED = outcome(200), outcome(400), outcome(410), outcome(500)
 
 Answer = Callable[[BaseModel], Any]
-Count = Callable[[str, str, str, int], None]  # (version, lifecycle, outcome, how many)
 
 
 def is_queue_event(event: Any) -> bool:
@@ -183,19 +184,21 @@ def consumer(
         content = problem_body(status, title, detail, type_, messageId=message_id, **extensions)
         return json.dumps({"id": _lenient_id(body), "version": version, "problem": content})
 
-    def answer_record(record: Mapping[str, Any]) -> tuple[str, str, int]:
+    def answer_record(message_id: str, body: Any, gone: bool) -> tuple[str, str, int]:
         """(where the result goes, the result, its HTTP-like status); raises on what a retry
         might fix."""
-        message_id, body = record["messageId"], record.get("body")
-        if sunset_at is not None and clock.now() > sunset_at:
+        if gone:
             return results_url, problem(
                 410, message_id, body, "API version sunset",
                 f"{service} {version} was sunset on {lifecycle.sunset_on}T23:59:59Z and answers no "
                 f"more messages; send them to its successor {lifecycle.successor_path}",
                 PROBLEM_VERSION_SUNSET, successor=lifecycle.successor_path,
             ), 410  # fmt: skip
-        if not isinstance(body, str) or len(body) > max_body_bytes \
-                or len(body.encode()) > max_body_bytes:  # fmt: skip
+        if (
+            not isinstance(body, str)
+            or len(body) > max_body_bytes
+            or (4 * len(body) > max_body_bytes and len(body.encode()) > max_body_bytes)
+        ):
             return results_url, problem(
                 400, message_id, None, "Invalid message",
                 f"the body must be JSON text of at most {max_body_bytes} bytes",
@@ -210,7 +213,7 @@ def consumer(
                 "request, replyTo?}, request as the HTTP route takes it); see errors.",
                 PROBLEM_INVALID_REQUEST, **bounded_errors(field_errors(error)),
             ), 400  # fmt: skip
-        reply_to = getattr(parsed, "replyTo", None)
+        reply_to = parsed.replyTo  # type: ignore[attr-defined]
         if reply_to is not None and endpoint is not None and urlsplit(reply_to).netloc != endpoint:
             return results_url, problem(
                 400, message_id, body, "Invalid message",
@@ -223,10 +226,10 @@ def consumer(
             response = response_model.model_validate(response)
         caller_id = json.dumps(parsed.id)  # type: ignore[attr-defined]
         result = f'{{"id":{caller_id}{version_member}{response.model_dump_json()}}}'
-        if len(result.encode()) > RESULT_LIMIT_BYTES:
+        if len(result) > RESULT_LIMIT:
             return results_url, problem(
                 500, message_id, body, "Result too large",
-                f"the answer exceeds {RESULT_LIMIT_BYTES} bytes, more than a queue message may "
+                f"the answer exceeds {RESULT_LIMIT} characters, more than a queue message may "
                 "hold; send smaller requests", "about:blank",
             ), 500  # fmt: skip
         return reply_to or results_url, result, 200
@@ -235,30 +238,37 @@ def consumer(
         started = time.perf_counter()
         outgoing: dict[str, list[tuple[str, str]]] = {}
         failures: list[str] = []
-        outcomes: Counter[str] = Counter()
+        outcomes: dict[str, int] = {}
+        gone = sunset_at is not None and clock.now() > sunset_at
         for record in event["Records"]:
+            message_id = record["messageId"]
             try:
-                destination, result, status = answer_record(record)
+                destination, result, status = answer_record(message_id, record.get("body"), gone)
             except Exception:  # the model failed: a retry may succeed, the DLQ keeps it if not
                 log.exception("message failed; it returns to the queue",
-                              extra={"message_id": record["messageId"]})  # fmt: skip
-                failures.append(record["messageId"])
-                outcomes[outcome(500)] += 1
+                              extra={"message_id": message_id})  # fmt: skip
+                failures.append(message_id)
+                outcomes[FAILED] = outcomes.get(FAILED, 0) + 1
                 continue
-            outgoing.setdefault(destination, []).append((record["messageId"], result))
-            outcomes[outcome(status)] += 1
+            found = outgoing.get(destination)
+            if found is None:
+                found = outgoing[destination] = []
+            found.append((message_id, result))
+            name = OK if status == 200 else outcome(status)
+            outcomes[name] = outcomes.get(name, 0) + 1
         unsent = _send_all(sender, outgoing, results_url, attributes, log)
         failures += unsent
         if count is not None:
             for name, number in outcomes.items():
                 count(version, lifecycle.status, name, number)
-        log.info(
+        # The metric counts every outcome; the log tells what went wrong (DEBUG otherwise).
+        (log.info if failures or len(outcomes) > 1 or OK not in outcomes else log.debug)(
             "batch",
             extra={
                 "aws_request_id": getattr(context, "aws_request_id", None),
                 "version": version,
                 "records": len(event["Records"]),
-                "outcomes": dict(outcomes),
+                "outcomes": outcomes,
                 "unsent": len(unsent),
                 "retried": len(failures),
                 "latency_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -299,12 +309,12 @@ def _send_all(
 
 
 def _chunks(bodies: list[str]) -> Iterator[tuple[int, list[str]]]:
-    """(first index, bodies) of at most 10 bodies and RESULT_LIMIT_BYTES together."""
+    """(first index, bodies) of at most 10 bodies and RESULT_LIMIT characters together."""
     start, size = 0, 0
     chunk: list[str] = []
     for index, body in enumerate(bodies):
-        length = len(body.encode())
-        if chunk and (len(chunk) == SEND_BATCH_ENTRIES or size + length > RESULT_LIMIT_BYTES):
+        length = len(body)
+        if chunk and (len(chunk) == SEND_BATCH_ENTRIES or size + length > RESULT_LIMIT):
             yield start, chunk
             start, chunk, size = index, [], 0
         chunk.append(body)

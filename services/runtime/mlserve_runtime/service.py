@@ -13,7 +13,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from mlserve_runtime.artifacts import ModelCard, contract_hash, surface_models
@@ -25,14 +24,13 @@ from mlserve_runtime.conventions import (
     ENV_VERSION,
     HEALTH_ROUTE,
     METADATA_ROUTE,
-    METRIC_DIMENSIONS,
-    METRIC_REQUESTS,
     PROBLEM_INVALID_REQUEST,
     base_path,
     outcome,
     surface_problems,
 )
 from mlserve_runtime.lifecycle import DeploymentError, Handler, read_lifecycle, versioned
+from mlserve_runtime.metrics import request_counter
 from mlserve_runtime.problem import (
     BLANK,
     PROBLEM_JSON,
@@ -270,7 +268,7 @@ def serve(
 
     inner = versioned(app.resolve, env)
     namespace = env.get(ENV_METRICS_NAMESPACE)
-    count_request = _request_counter(namespace, service) if namespace else None
+    count_request = request_counter(namespace, service) if namespace else None
     queue_route = env.get(ENV_QUEUE_ROUTE)
     consume = None
     if queue_route:
@@ -327,23 +325,6 @@ def serve(
         return response
 
     return handler
-
-
-def _request_counter(namespace: str, service: str) -> Callable[[str, str, str, int], None]:
-    """Writes one EMF line on stdout per call: `number` requests (HTTP requests, or a batch's
-    messages of one outcome) of `service` by version, lifecycle and outcome. One powertools
-    Metrics made at cold start (its single_metric helper costs twice as much per line: it
-    rebuilds its unit tables every time), flushed at once, so nothing carries over."""
-    metrics = Metrics(namespace=namespace, service=service)
-
-    def count(version: str, lifecycle: str, result: str, number: int) -> None:
-        values = (service, version, lifecycle, result)
-        for name, value in zip(METRIC_DIMENSIONS, values, strict=True):
-            metrics.add_dimension(name=name, value=value)
-        metrics.add_metric(name=METRIC_REQUESTS, unit=MetricUnit.Count, value=number)
-        metrics.flush_metrics()
-
-    return count
 
 
 def _problem(
