@@ -17,8 +17,9 @@ calls that alternate order; bare is the version's real handler loaded with an ac
 a handler that returns a fixed response, to show the wrapper's own cost without the app's noise.
 
 (c) Per request, target: the EMF metric line (one `Requests` line per request, written by
-`mlserve_runtime.metrics`) adds < 5% or < 50 us. Each real handler loaded with its function environment
-vs loaded without POWERTOOLS_METRICS_NAMESPACE (no line), same event, same pairing as (b).
+`mlserve_runtime.metrics`) adds < 5% or < 50 us. Each real handler loaded with its function
+environment vs loaded without POWERTOOLS_METRICS_NAMESPACE (no line), same event, same pairing
+as (b).
 
 Run: .venv/bin/python bench/handler_overhead.py [--imports 7] [--blocks 25] [--calls 200]
 """

@@ -12,20 +12,17 @@ import pulumi
 import pulumi_aws as aws
 
 from components.settings import Consumer, Settings, VersionSettings
-from mlserve_runtime.conventions import VISIBILITY_TIMEOUT_FACTOR
+from mlserve_runtime.conventions import (
+    CONSUMER_RECEIVE_ACTIONS,
+    CONSUMER_SEND_ACTIONS,
+    minimum_visibility_timeout,
+)
 
+MAX_MESSAGE_BYTES = 1_048_576  # SQS's largest (the provider's default is 256 KiB)
 RETENTION_SECONDS = 4 * 86_400  # SQS's default: what a caller has to pick up a result
 # A standard queue's dead letters keep their first enqueue time, so the DLQ keeps them longer
 # than the work queue would have (AWS's advice), and as long as SQS allows: 14 days.
 DEAD_LETTER_RETENTION_SECONDS = 14 * 86_400
-CONSUMER_SEND = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-CONSUMER_RECEIVE = [
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-]
 
 
 @dataclass(frozen=True)
@@ -93,14 +90,15 @@ class VersionQueues(pulumi.ComponentResource):
             f"{name}-results",
             name=version.queue_name("results"),
             message_retention_seconds=RETENTION_SECONDS,
+            max_message_size=MAX_MESSAGE_BYTES,  # the runtime's results stay below it
             sqs_managed_sse_enabled=True,
             tags=args.tags,
             opts=protected,
         )
         consumers = [c for c in version.owner.consumers if version.key in c.versions]
         for queue_resource, kind, actions in (
-            (self.work, "work", CONSUMER_SEND),
-            (self.results, "results", CONSUMER_RECEIVE),
+            (self.work, "work", list(CONSUMER_SEND_ACTIONS)),
+            (self.results, "results", list(CONSUMER_RECEIVE_ACTIONS)),
         ):
             aws.sqs.QueuePolicy(
                 f"{name}-{kind}-policy",
@@ -148,10 +146,9 @@ class VersionQueues(pulumi.ComponentResource):
 
 
 def visibility_timeout(version: VersionSettings) -> int:
-    """The work queue's visibility timeout: 6x the function timeout (AWS's advice, so a throttled
-    batch can be retried before the message shows again), plus the batching window."""
+    """The work queue's visibility timeout: the least the convention allows."""
     assert version.queue is not None
-    return VISIBILITY_TIMEOUT_FACTOR * version.timeout_seconds + version.queue.batch_window_seconds
+    return minimum_visibility_timeout(version.timeout_seconds, version.queue.batch_window_seconds)
 
 
 def queue_policy(arn: str, consumers: list[Consumer], actions: list[str]) -> str:

@@ -13,7 +13,6 @@ import pulumi
 import pulumi_aws as aws
 
 from components.model_service import ModelService
-from components.queues import CONSUMER_RECEIVE, CONSUMER_SEND
 from components.settings import (
     INTEGRATION_TIMEOUT_SECONDS,
     Route,
@@ -22,7 +21,11 @@ from components.settings import (
     VersionSettings,
 )
 from components.versioned_function import VersionedFunction
-from mlserve_runtime.conventions import ACCESS_LOG_FORMAT
+from mlserve_runtime.conventions import (
+    ACCESS_LOG_FORMAT,
+    CONSUMER_RECEIVE_ACTIONS,
+    CONSUMER_SEND_ACTIONS,
+)
 
 STATEMENT_ID_LIMIT = 100  # aws.lambda_.Permission statement_id: ^[0-9A-Za-z_-]{1,100}$
 
@@ -285,13 +288,13 @@ def _consumer_policy(
             {
                 "Sid": "SendWork",
                 "Effect": "Allow",
-                "Action": CONSUMER_SEND,
+                "Action": list(CONSUMER_SEND_ACTIONS),
                 "Resource": queue_arns[0::2],
             },
             {
                 "Sid": "ReadResults",
                 "Effect": "Allow",
-                "Action": CONSUMER_RECEIVE,
+                "Action": list(CONSUMER_RECEIVE_ACTIONS),
                 "Resource": queue_arns[1::2],
             },
         ]

@@ -7,6 +7,7 @@ refuses less than 1x; AWS advises 6x). No identity policy grants SQS actions on 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from conventions import (
     VersionRef,
     alias_name,
     function_name,
+    minimum_visibility_timeout,
     parse_function_name,
 )
 from permissions import IDENTITY_POLICY_TYPES
@@ -82,9 +84,18 @@ def _mapping_problems(
             f"returns the whole batch, so its answered messages are answered again. Set "
             f"functionResponseTypes: [{PARTIAL_FAILURES}]"
         )
+    filters = lookup(mapping.props, "filterCriteria")
+    if isinstance(filters, Unknown):
+        unknowns.note(f"{mapping.name}.filterCriteria")
+    elif filters:
+        yield (
+            f"{where} ({ref}) filters its messages: Lambda deletes an SQS message that matches no "
+            "filter without invoking the function, so a batch caller's message would vanish "
+            "unanswered. Remove filterCriteria; every message gets a result or a problem"
+        )
     if isinstance(queue, PolicyResource):
-        yield from _visibility_problems(queue, name, ref, index.functions_by_name.get(function),
-                                        unknowns)  # fmt: skip
+        owner = index.functions_by_name.get(function)
+        yield from _visibility_problems(mapping, queue, name, ref, owner, unknowns)
 
 
 def _source_queue(mapping: PolicyResource, unknowns: Unknowns) -> PolicyResource | str | None:
@@ -134,24 +145,28 @@ def _target_problems(
 
 
 def _visibility_problems(
-    queue: PolicyResource, name: str, ref: VersionRef, function: PolicyResource | None,
-    unknowns: Unknowns,
+    mapping: PolicyResource, queue: PolicyResource, name: str, ref: VersionRef,
+    function: PolicyResource | None, unknowns: Unknowns,
 ) -> Iterator[str]:  # fmt: skip
     if function is None:
         return  # lambda-function-name-matches-version and the removal policy speak for it
     visibility = lookup(queue.props, "visibilityTimeoutSeconds")
     timeout = lookup(function.props, "timeout")
-    if isinstance(visibility, Unknown) or isinstance(timeout, Unknown):
-        unknowns.note(f"{queue.name}.visibilityTimeoutSeconds and the function's timeout")
+    window = lookup(mapping.props, "maximumBatchingWindowInSeconds")
+    if any(isinstance(value, Unknown) for value in (visibility, timeout, window)):
+        unknowns.note(f"{queue.name}.visibilityTimeoutSeconds, the timeout and batching window")
         return
     seconds = whole_number(visibility) if visibility is not None else 30  # SQS's default
-    limit = VISIBILITY_TIMEOUT_FACTOR * (whole_number(timeout) or LAMBDA_DEFAULT_TIMEOUT)
+    limit = minimum_visibility_timeout(
+        whole_number(timeout) or LAMBDA_DEFAULT_TIMEOUT, whole_number(window) or 0
+    )
     if seconds is None or seconds < limit:
         yield (
             f"queue {name!r} ({ref}) hides a received message for {seconds}s, less than "
-            f"{VISIBILITY_TIMEOUT_FACTOR}x its function's timeout ({limit}s): a message still "
-            "being answered would be handed out again, and Lambda refuses a mapping whose "
-            "function outlasts it. Set visibilityTimeoutSeconds to at least " + str(limit)
+            f"{VISIBILITY_TIMEOUT_FACTOR}x its function's timeout plus the batching window "
+            f"({limit}s): a message still being answered would be handed out again, and Lambda "
+            "refuses a mapping whose function outlasts it. Set visibilityTimeoutSeconds to at "
+            f"least {limit}"
         )
 
 
@@ -163,22 +178,42 @@ def _queue_version(name: str, name_prefix: str, environment: str) -> VersionRef 
     return parse_function_name(name_prefix, name[: -len(suffix)])
 
 
+ROLE = "aws:iam/role:Role"
+ATTACHMENTS = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+               "aws:iam/policyAttachment:PolicyAttachment")  # fmt: skip
+AWS_MANAGED_SQS = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(service-role/)?AmazonSQS")
+
+
 def queue_grants_scoped_validator(
     args: ResourceValidationArgs, report_violation: ReportViolation
 ) -> None:
-    """Identity policies name the queues they grant SQS actions on, and never `sqs:*`."""
-    if args.resource_type not in IDENTITY_POLICY_TYPES:
-        return
-    document = lookup(args.props, "policy")
-    if isinstance(document, Unknown):
+    """Identity policies (inline, a role's inline ones, attached AWS-managed ones) name the SQS
+    actions and the queues they grant."""
+    documents: list[Any] = []
+    if args.resource_type in IDENTITY_POLICY_TYPES:
+        documents.append(lookup(args.props, "policy"))
+    elif args.resource_type == ROLE:
+        documents += [lookup(p, "policy") for p in items(args.props, "inlinePolicies")]
+    managed = [lookup(args.props, "policyArn")] if args.resource_type in ATTACHMENTS else []
+    if args.resource_type == ROLE:
+        managed += list(items(args.props, "managedPolicyArns"))
+    for arn in managed:
+        if isinstance(arn, str) and AWS_MANAGED_SQS.match(arn):
+            report_violation(
+                f"{args.name!r} attaches {arn}, which grants SQS on every queue; grant the "
+                "actions a role needs on its own queues by ARN instead",
+                None,
+            )
+    if any(isinstance(document, Unknown) for document in documents):
         unknown("policy")
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except json.JSONDecodeError:
-            return  # no-wildcard-principals reports documents that are not JSON
-    for problem in _broad_sqs_grants(document):
-        report_violation(f"{args.name!r}: {problem}", None)
+    for document in documents:
+        if isinstance(document, str):
+            try:
+                document = json.loads(document)
+            except json.JSONDecodeError:
+                continue  # no-wildcard-principals reports documents that are not JSON
+        for problem in _broad_sqs_grants(document):
+            report_violation(f"{args.name!r}: {problem}", None)
 
 
 def _broad_sqs_grants(document: Any) -> Iterator[str]:
@@ -187,22 +222,44 @@ def _broad_sqs_grants(document: Any) -> Iterator[str]:
     for number, statement in enumerate(listed, start=1):
         if lookup(statement, "Effect") != "Allow":
             continue
+        sid = lookup(statement, "Sid") or f"#{number}"
+        if (
+            lookup(statement, "NotAction") is not None
+            or lookup(statement, "NotResource") is not None
+        ):
+            yield (
+                f"statement {sid} allows by NotAction or NotResource, which can reach every SQS "
+                "queue; name the actions and the resources it allows"
+            )
+            continue
         actions = _strings(lookup(statement, "Action"))
-        sqs = [a for a in actions if a.lower().startswith("sqs:") or a == "*"]
+        sqs = [a for a in actions if _may_match_sqs(a)]
         if not sqs:
             continue
-        sid = lookup(statement, "Sid") or f"#{number}"
         resources = _strings(lookup(statement, "Resource"))
-        if any("*" in action for action in sqs):
+        if any(_wildcard(action) for action in sqs):
             yield (
                 f"statement {sid} allows {', '.join(sqs)}; name the SQS actions (a version "
                 "receives and deletes from its work queue and sends to its results queue)"
             )
-        if not resources or any("*" in resource for resource in resources):
+        if not resources or any(_wildcard(resource) for resource in resources):
             yield (
                 f"statement {sid} grants SQS actions on {resources or 'no Resource'}; name "
                 "the queues by ARN, so a role reaches only its own version's queues"
             )
+
+
+def _wildcard(text: str) -> bool:
+    return "*" in text or "?" in text
+
+
+def _may_match_sqs(action: str) -> bool:
+    """Whether an IAM action pattern (`*` and `?` wildcards, any case) can match an SQS action."""
+    service = action.split(":", 1)[0].lower()
+    return action == "*" or (
+        re.fullmatch(service.replace("?", ".").replace("*", ".*"), "sqs") is not None
+        and ":" in action
+    )
 
 
 def _strings(value: Any) -> list[str]:

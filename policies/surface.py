@@ -122,6 +122,8 @@ def _queue_problems(
             queues[name] = queue
     read: set[str] = set()  # names of the queues some mapping reads
     for mapping in index.of_type(EVENT_SOURCE_MAPPING):
+        if lookup(mapping.props, "enabled") is False:
+            continue  # a disabled mapping reads nothing
         source = text(mapping.props, "eventSourceArn")
         match = QUEUE_ARN.fullmatch(source) if isinstance(source, str) else None
         if match:

@@ -491,6 +491,13 @@ ATTACKS = [
         names="held 3 message(s)", policy="no-removal-of-non-deprecated-versions",
     ),
     Attack(
+        "mapping of an active version's queue disabled",
+        mutant=lambda run: mutated(
+            run, "sentiment-v2-queue-mapping", MAPPING, lambda p: p.update(enabled=False)
+        ),
+        names="nothing would read its work queue", policy="versions-keep-their-surface",
+    ),
+    Attack(
         "mapping on the bare function, bypassing the alias",
         mutant=lambda run: mutated(
             run, "sentiment-v2-queue-mapping", MAPPING,

@@ -166,3 +166,55 @@ def test_given_unknown_policy_document_then_the_grant_check_waits() -> None:
     args = resource_args("aws:iam/rolePolicy:RolePolicy", {"policy": UNKNOWN}, name="p")
     with pytest.raises(UnknownValueError):
         check(queues.queue_grants_scoped, args)
+
+
+def test_given_filtered_mapping_then_vanishing_messages_are_named() -> None:
+    resources = stack(filterCriteria={"filters": [{"pattern": '{"body": {"id": ["x"]}}'}]})
+    messages = check(queues.queues_feed_their_own_alias, stack_args(resources))
+    assert any("vanish unanswered" in m for m in messages), messages
+
+
+def test_given_fifo_queue_mapping_then_it_is_no_versions_work_queue() -> None:
+    resources = stack(eventSourceArn=arn("sqs", f"{WORK}.fifo"))
+    resources[-1].property_dependencies.clear()
+    resources[-1].dependencies.clear()
+    messages = check(queues.queues_feed_their_own_alias, stack_args(resources))
+    assert any("no version's work queue" in m for m in messages), messages
+
+
+def test_given_batching_window_then_visibility_must_cover_it_too() -> None:
+    resources = stack(maximumBatchingWindowInSeconds=20)
+    messages = check(queues.queues_feed_their_own_alias, stack_args(resources))
+    assert any(f"at least {VISIBILITY_TIMEOUT_FACTOR * TIMEOUT + 20}" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "NotResource": arn("sqs", "x")},
+        {"Effect": "Allow", "Action": "sq?:*", "Resource": arn("sqs", WORK)},
+        {"Effect": "Allow", "Action": "SQS:SendMessage", "Resource": arn("sqs", "churn_v?")},
+    ],
+)
+def test_given_sqs_grant_in_disguise_then_it_is_named(statement: dict[str, Any]) -> None:
+    args = resource_args("aws:iam/rolePolicy:RolePolicy", policy(statement), name="p")
+    assert check(queues.queue_grants_scoped, args), statement
+
+
+def test_given_role_inline_policy_or_sqs_managed_policy_then_it_is_named() -> None:
+    broad = policy({"Effect": "Allow", "Action": "sqs:*", "Resource": "*"})
+    role = resource_args("aws:iam/role:Role", {"inlinePolicies": [{"name": "x", **broad}]},
+                         name="r")  # fmt: skip
+    assert any("sqs:*" in m for m in check(queues.queue_grants_scoped, role))
+    for resource_type, props in (
+        ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+         {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AmazonSQSFullAccess"}),
+        ("aws:iam/role:Role", {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonSQSFullAccess"]}),
+    ):  # fmt: skip
+        messages = check(queues.queue_grants_scoped, resource_args(resource_type, props, name="a"))
+        assert any("AmazonSQSFullAccess" in m for m in messages), messages
+    plain = resource_args("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                          {"role": "r", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
+                          name="b")  # fmt: skip
+    assert check(queues.queue_grants_scoped, plain) == []

@@ -193,3 +193,89 @@ def handlers(version: VersionSettings, results: Path) -> Any:
         env = {**version.variables, **version.queue_variables(results.as_uri())}
         _HANDLERS[results] = load_handler(version.service, version.key, env).handler
     return _HANDLERS[results]
+
+
+def test_given_json_nested_deeper_than_python_recurses_then_it_gets_a_problem(
+    loaded: Loaded,
+) -> None:
+    answer, _, results = loaded.batch(["[" * 30_000])
+    assert answer == {"batchItemFailures": []}  # a problem result, never a retry into the DLQ
+    assert json.loads(results[0]["body"])["problem"]["status"] == 400
+
+
+class FlakySender:
+    """Accepts the first `good` calls, then raises for every call; records what was sent."""
+
+    def __init__(self, good: int) -> None:
+        self.good, self.sent = good, []  # type: list[tuple[str, list[str]]]
+
+    def send(self, url: str, bodies: list[str], attributes: dict[str, Any]) -> list[int]:
+        failed = []
+        for start, chunk in _chunks(bodies):
+            if self.good <= 0:
+                failed += range(start, start + len(chunk))
+                continue
+            self.good -= 1
+            self.sent.append((url, chunk))
+        return failed
+
+
+def consumer_for(version: VersionSettings, sender: FlakySender) -> Any:
+    """The version's SQS handler with `sender`, built as serve() builds it."""
+    from mlserve_runtime.batch import consumer
+    from mlserve_runtime.lifecycle import read_lifecycle
+
+    module = load_handler(version.service, version.key, version.variables)
+    route = version.queue_route
+    assert route is not None and version.surface is not None
+    models = version.surface["routes"][route.key]
+    env = {
+        **version.variables,
+        **version.queue_variables("https://sqs.us-east-1.amazonaws.com/1/r"),
+    }
+    return consumer(
+        service=version.service, version=version.key, answer=module.predict,
+        request_model=getattr(module.contract, models["request"]),
+        response_model=getattr(module.contract, models["response"]),
+        lifecycle=read_lifecycle(env), env=env, max_body_bytes=65536,
+        log=__import__("logging").getLogger("test"), count=None, sender=sender,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("version", QUEUED, ids=IDS)
+def test_given_a_send_that_fails_after_the_first_call_then_only_unsent_results_are_retried(
+    version: VersionSettings,
+) -> None:
+    sender = FlakySender(good=1)
+    handle = consumer_for(version, sender)
+    bodies = [json.dumps({"id": f"m{n}", "request": example(version)}) for n in range(15)]
+    event = sqs_event(bodies, queue_arn(version.queue_name("work")))
+    answer = handle(event, None)
+    sent_ids = {json.loads(body)["id"] for _, chunk in sender.sent for body in chunk}
+    retried = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+    ids = {r["messageId"]: f"m{n}" for n, r in enumerate(event["Records"])}
+    # the first 10 were sent and are done; the other 5 are retried, none of them twice
+    assert sent_ids == {f"m{n}" for n in range(10)}
+    assert {ids[m] for m in retried} == {f"m{n}" for n in range(10, 15)}
+
+
+@pytest.mark.parametrize("version", QUEUED, ids=IDS)
+def test_given_reply_to_that_takes_nothing_then_results_go_to_the_results_queue(
+    version: VersionSettings,
+) -> None:
+    class RefusingReplies(FlakySender):
+        def send(self, url: str, bodies: list[str], attributes: dict[str, Any]) -> list[int]:
+            if url.endswith("/caller"):
+                raise PermissionError("AccessDenied")
+            self.sent.append((url, bodies))
+            return []
+
+    sender = RefusingReplies(good=0)
+    handle = consumer_for(version, sender)
+    reply = "https://sqs.us-east-1.amazonaws.com/123456789012/caller"
+    bodies = [json.dumps({"id": f"r{n}", "request": example(version), "replyTo": reply})
+              for n in range(3)]  # fmt: skip
+    answer = handle(sqs_event(bodies, queue_arn(version.queue_name("work"))), None)
+    assert answer == {"batchItemFailures": []}
+    assert [url for url, _ in sender.sent] == ["https://sqs.us-east-1.amazonaws.com/1/r"]
+    assert len(sender.sent[0][1]) == 3

@@ -38,10 +38,10 @@ from mlserve_runtime.problem import bounded_errors, field_errors, problem_body
 MESSAGE_ID_LIMIT = 128  # characters of a caller's message id
 QUEUE_URL = re.compile(r"^https?://[^/\s]+/\d{12}/[A-Za-z0-9_-]{1,80}$")
 # SQS takes 10 entries per SendMessageBatch and, summed, no more than one message may be: 1 MiB
-# since 2025 (256 KiB before). Counted in characters, which is cheap: 256 Ki characters are at
-# most 1 MiB of UTF-8.
+# (the results queue's maximum message size, components/queues.py). Counted in characters,
+# which is cheap: 255 Ki characters are at most 1020 KiB of UTF-8, the rest is for attributes.
 SEND_BATCH_ENTRIES = 10
-RESULT_LIMIT = 256 * 1024
+RESULT_LIMIT = 255 * 1024
 OK, INVALID, GONE, FAILED = outcome(200), outcome(400), outcome(410), outcome(500)
 
 Answer = Callable[[BaseModel], Any]
@@ -89,7 +89,8 @@ def result_model(response_model: type[BaseModel]) -> type[BaseModel]:
 
 
 class Sender(Protocol):
-    """Sends result bodies to a queue; returns the indexes of those it could not send."""
+    """Sends result bodies to a queue; returns the indexes of those it could not send (a call
+    that fails as a whole fails only its own bodies: those sent before stay sent)."""
 
     def send(self, url: str, bodies: list[str], attributes: dict[str, Any]) -> list[int]:
         """Send `bodies` to the queue at `url`, each with the message `attributes`."""
@@ -104,7 +105,7 @@ class SqsSender:
         self._client: Any = None
 
     def send(self, url: str, bodies: list[str], attributes: dict[str, Any]) -> list[int]:
-        """Send in batches of 10; raises when a whole call fails (the caller decides)."""
+        """Send in batches of 10 (and RESULT_LIMIT characters)."""
         if self._client is None:
             import boto3
             from botocore.config import Config
@@ -121,7 +122,11 @@ class SqsSender:
                 else {"Id": str(start + n), "MessageBody": body}
                 for n, body in enumerate(chunk)
             ]
-            reply = self._client.send_message_batch(QueueUrl=url, Entries=entries)
+            try:
+                reply = self._client.send_message_batch(QueueUrl=url, Entries=entries)
+            except Exception:  # refused or unreachable: these bodies were not sent
+                failed += range(start, start + len(chunk))
+                continue
             failed += [int(entry["Id"]) for entry in reply.get("Failed", [])]
         return failed
 
@@ -239,6 +244,7 @@ def consumer(
         outgoing: dict[str, list[tuple[str, str]]] = {}
         failures: list[str] = []
         outcomes: dict[str, int] = {}
+        answered: dict[str, str] = {}
         gone = sunset_at is not None and clock.now() > sunset_at
         for record in event["Records"]:
             message_id = record["messageId"]
@@ -256,8 +262,15 @@ def consumer(
             found.append((message_id, result))
             name = OK if status == 200 else outcome(status)
             outcomes[name] = outcomes.get(name, 0) + 1
+            answered[message_id] = name
         unsent = _send_all(sender, outgoing, results_url, attributes, log)
-        failures += unsent
+        if unsent:  # counted as what they are: messages that will be received again
+            failures += unsent
+            for message_id in unsent:
+                name = answered[message_id]
+                outcomes[name] -= 1
+            outcomes[FAILED] = outcomes.get(FAILED, 0) + len(unsent)
+            outcomes = {name: number for name, number in outcomes.items() if number}
         if count is not None:
             for name, number in outcomes.items():
                 count(version, lifecycle.status, name, number)
@@ -286,23 +299,27 @@ def _send_all(
     attributes: dict[str, Any],
     log: Any,
 ) -> list[str]:
-    """Send each destination's results; a `replyTo` the version may not send to gets them on
-    the results queue instead. The message ids whose result could not be sent at all."""
+    """Send each destination's results; what a `replyTo` queue did not take (the version may
+    not send there, or it failed) goes to the results queue instead. The message ids whose
+    result could not be sent at all."""
     unsent: list[str] = []
     fallback: list[tuple[str, str]] = []
     for url, results in outgoing.items():
         try:
             failed = sender.send(url, [body for _, body in results], attributes)
         except Exception:
-            if url == results_url:
-                log.exception("results queue unreachable; the batch's messages are retried")
-                unsent += [message_id for message_id, _ in results]
-            else:
-                log.warning("replyTo refused; results go to the results queue",
-                            extra={"reply_to": url})  # fmt: skip
-                fallback += results
+            failed = list(range(len(results)))
+        if not failed:
             continue
-        unsent += [results[index][0] for index in failed]
+        missed = [results[index] for index in failed]
+        if url == results_url:
+            log.warning("results not sent; their messages are received again",
+                        extra={"messages": len(missed)})  # fmt: skip
+            unsent += [message_id for message_id, _ in missed]
+        else:
+            log.warning("replyTo refused; results go to the results queue",
+                        extra={"reply_to": url, "messages": len(missed)})  # fmt: skip
+            fallback += missed
     if fallback:
         unsent += _send_all(sender, {results_url: fallback}, results_url, attributes, log)
     return unsent
@@ -329,7 +346,7 @@ def _lenient_id(body: Any) -> str | None:
         return None
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         return None
     found = parsed.get("id") if isinstance(parsed, dict) else None
     return found if isinstance(found, str) and 0 < len(found) <= MESSAGE_ID_LIMIT else None

@@ -89,8 +89,14 @@ QUEUE_NAME_LIMIT = 80
 QUEUE_SUFFIXES = {"work": "", "deadLetter": "-dlq", "results": "-results"}
 ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET = "Deprecation", "Sunset"
 SQS_EVENT_SOURCE = "aws:sqs"
+# The SQS actions of a version's execution role (what its mapping needs; SendMessageBatch needs
+# SendMessage), and of its consumers (send work, read results).
 WORK_QUEUE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-RESULTS_QUEUE_ACTIONS = ("sqs:SendMessage",)  # SendMessageBatch needs the same permission
+RESULTS_QUEUE_ACTIONS = ("sqs:SendMessage",)
+CONSUMER_SEND_ACTIONS = ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
+CONSUMER_RECEIVE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage",
+                            "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+                            "sqs:GetQueueUrl")  # fmt: skip
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: a queue's visibility timeout >= 6x the function timeout
 
 SURFACE_MODULE = "contract.py"
@@ -178,6 +184,12 @@ def logical_name(service: str, version: str) -> str:
 def base_path(service: str, version: str) -> str:
     """A version's public base path, e.g. `/churn/v2`."""
     return f"/{service}/{version}"
+
+
+def minimum_visibility_timeout(function_timeout: int, batch_window: int) -> int:
+    """The least visibility timeout a work queue needs: 6x its function's timeout (AWS's advice:
+    a throttled batch is retried before its messages show again) plus the batching window."""
+    return VISIBILITY_TIMEOUT_FACTOR * function_timeout + batch_window
 
 
 def queue_name(
