@@ -207,11 +207,11 @@ def test_given_role_inline_policy_or_sqs_managed_policy_then_it_is_named() -> No
     role = resource_args("aws:iam/role:Role", {"inlinePolicies": [{"name": "x", **broad}]},
                          name="r")  # fmt: skip
     assert any("sqs:*" in m for m in check(queues.queue_grants_scoped, role))
+    full = "arn:aws:iam::aws:policy/AmazonSQSFullAccess"
     for resource_type, props in (
-        ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-         {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AmazonSQSFullAccess"}),
-        ("aws:iam/role:Role", {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonSQSFullAccess"]}),
-    ):  # fmt: skip
+        ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"role": "r", "policyArn": full}),
+        ("aws:iam/role:Role", {"managedPolicyArns": [full]}),
+    ):
         messages = check(queues.queue_grants_scoped, resource_args(resource_type, props, name="a"))
         assert any("AmazonSQSFullAccess" in m for m in messages), messages
     plain = resource_args("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
