@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.settings import Settings, VersionSettings
-from mlserve_runtime.conventions import LEDGER_VERSION
+from mlserve_runtime.conventions import LEDGER_VERSION, QUEUE_SUFFIXES
 
 
 def deployment_facts(settings: Settings) -> dict[str, Any]:
@@ -66,8 +66,7 @@ def ledger_entry(
         if version.queue_route is not None:
             # batch callers send to the work queue and read the results queue by these names
             entry["surface"]["queue"] = {
-                "work": version.queue_name("work"),
-                "results": version.queue_name("results"),
+                **{kind: version.queue_name(kind) for kind in QUEUE_SUFFIXES},
                 "route": version.queue_route.key,
             }
     return entry

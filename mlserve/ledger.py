@@ -21,6 +21,7 @@ from mlserve_runtime.conventions import (
     LEDGER_VERSION,
     LIFECYCLES,
     PROMOTION_POLICY,
+    QUEUE_SUFFIXES,
 )
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -113,22 +114,27 @@ QUEUE_DEPTH_ATTRIBUTES = [
 def with_queue_depths(
     ledger: Mapping[str, Any], stack_output: Mapping[str, Any], sqs: Any
 ) -> dict[str, Any]:
-    """The ledger with `queueMessages` on every version that has a work queue: what it holds now
-    (visible, in flight and delayed), so the pack refuses to delete a queue that is not empty."""
+    """The ledger with `queueMessages` on every version that has queues: what each holds now
+    (visible, in flight and delayed) by kind, so the pack refuses to delete one that is not
+    empty."""
     urls = _outputs(stack_output).get("queues") or {}
     versions = json.loads(json.dumps(ledger["versions"]))
     for service, entries in versions.items():
         for version, entry in entries.items():
             if not isinstance((entry.get("surface") or {}).get("queue"), Mapping):
                 continue
-            url = (urls.get(f"{service}/{version}") or {}).get("work")
-            if not isinstance(url, str):
-                raise LedgerError(f"the stack output's `queues` has no work queue URL for "
-                                  f"{service}/{version}")  # fmt: skip
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=QUEUE_DEPTH_ATTRIBUTES
-            )["Attributes"]
-            entry["queueMessages"] = sum(int(attributes.get(a, 0)) for a in QUEUE_DEPTH_ATTRIBUTES)
+            found = urls.get(f"{service}/{version}") or {}
+            depths = {}
+            for kind in QUEUE_SUFFIXES:
+                url = found.get(kind)
+                if not isinstance(url, str):
+                    raise LedgerError(f"the stack output's `queues` has no {kind} queue URL for "
+                                      f"{service}/{version}")  # fmt: skip
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=QUEUE_DEPTH_ATTRIBUTES
+                )["Attributes"]
+                depths[kind] = sum(int(attributes.get(a, 0)) for a in QUEUE_DEPTH_ATTRIBUTES)
+            entry["queueMessages"] = depths
     return {**ledger, "versions": versions}
 
 

@@ -24,7 +24,15 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from conventions import LEDGER_POLICIES, LEDGER_VERSION, LIFECYCLES, SERVICE, VERSION, VersionRef
+from conventions import (
+    LEDGER_POLICIES,
+    LEDGER_VERSION,
+    LIFECYCLES,
+    QUEUE_SUFFIXES,
+    SERVICE,
+    VERSION,
+    VersionRef,
+)
 from properties import guarded, lookup, whole_number
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -66,11 +74,11 @@ class LedgerEntry:
     routes: tuple[str, ...] | None
     """Public route keys the version answered (None: the first ledger format kept none)."""
     auth: str | None
-    queues: tuple[str, str] | None = None
-    """The (work, results) queues batch callers used, with `queue` in the config."""
-    queue_messages: int | None = None
-    """Messages its work queue held when the ledger was made (`mlserve ledger --queue-depths`);
-    None when not asked."""
+    queues: dict[str, str] | None = None
+    """Its queues by kind (work, results, deadLetter), with `queue` in the config."""
+    queue_messages: dict[str, int] = field(default_factory=dict)
+    """Messages each of its queues held when the ledger was made (`mlserve ledger
+    --queue-depths`); empty when not asked."""
 
 
 @dataclass(frozen=True)
@@ -235,12 +243,24 @@ def _entry(service: str, version: Any, entry: Any) -> LedgerEntry | str:
         published_version=published,
         routes=tuple(str(r) for r in routes) if isinstance(routes, list | tuple) else None,
         auth=_text(lookup(surface, "auth")),
-        queues=(work, results)
-        if isinstance(work := lookup(surface, "queue", "work"), str)
-        and isinstance(results := lookup(surface, "queue", "results"), str)
-        else None,
-        queue_messages=whole_number(entry.get("queueMessages")),
+        queues=_queues(lookup(surface, "queue")),
+        queue_messages=_depths(entry.get("queueMessages")),
     )
+
+
+def _depths(recorded: Any) -> dict[str, int]:
+    """The queues that held messages when the ledger was made, by kind."""
+    if not isinstance(recorded, Mapping):
+        return {}
+    return {kind: held for kind, value in recorded.items() if (held := whole_number(value))}
+
+
+def _queues(queue: Any) -> dict[str, str] | None:
+    """A queue version's queue names by kind, when the surface has its work and results."""
+    if not isinstance(queue, Mapping):
+        return None
+    names = {kind: name for kind in QUEUE_SUFFIXES if isinstance(name := queue.get(kind), str)}
+    return names if {"work", "results"} <= set(names) else None
 
 
 def _text(value: Any) -> str | None:

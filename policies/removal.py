@@ -22,6 +22,8 @@ from resources import QUEUE
 from stack_config import StackConfig, stack_config
 from stack_index import StackIndex, index_stack
 
+QUEUE_KINDS = {"work": "work queue", "results": "results queue", "deadLetter": "dead-letter queue"}
+
 
 def no_removal_of_non_deprecated_versions_validator(
     args: StackValidationArgs, report_violation: ReportViolation
@@ -45,15 +47,19 @@ def no_removal_of_non_deprecated_versions_validator(
         problem = _problem(entry, config, index, judged.today, unknowns)
         if problem is not None:
             report_violation(problem, None)
-        if entry.queues and entry.queue_messages and entry.queues[0] not in queues:
-            if any(isinstance(name, Unknown) for name in queues):
-                unknowns.note(f"whether {entry.ref}'s work queue stays")
+        for kind, held in entry.queue_messages.items():
+            name = (entry.queues or {}).get(kind)
+            if name is None or name in queues:
+                continue
+            if any(isinstance(known, Unknown) for known in queues):
+                unknowns.note(f"whether {entry.ref}'s {kind} queue stays")
                 continue
             report_violation(
-                f"{entry.ref}'s work queue {entry.queues[0]} held {entry.queue_messages} "
-                "message(s) when the ledger was made; deleting it now loses them. Let it drain "
-                "first (after the sunset every message is answered with a 410 problem), check "
-                "with `mlserve ledger --queue-depths` and deploy with that ledger",
+                f"{entry.ref}'s {QUEUE_KINDS.get(kind, kind)} {name} held {held} message(s) when "
+                "the ledger was made; deleting it now loses them. Let it drain first (after the "
+                "sunset every work message is answered with a 410 problem; callers read their "
+                "results; redrive or read the dead letters), check with `mlserve ledger "
+                "--queue-depths` and deploy with that ledger",
                 None,
             )
     unknowns.raise_if_any()

@@ -134,16 +134,18 @@ def _queue_problems(
     for entry in answering:
         if entry.queues is None:
             continue
-        for kind, name in zip(("work", "results"), entry.queues, strict=True):
+        for kind in ("work", "results"):
+            name = entry.queues[kind]
             if name not in queues:
                 yield (
                     f"{entry.ref}: its {kind} queue {name} would be gone; its batch callers "
                     f"{'send to' if kind == 'work' else 'read'} it. A major keeps its queues: "
                     f"keep `queue` on {entry.ref.version} until it is retired"
                 )
-        if entry.queues[0] in queues and entry.queues[0] not in read:
+        work = entry.queues["work"]
+        if work in queues and work not in read:
             yield (
-                f"{entry.ref}: nothing would read its work queue {entry.queues[0]} (no event "
+                f"{entry.ref}: nothing would read its work queue {work} (no event "
                 "source mapping); its batch callers' messages would wait unanswered. Keep the "
                 "mapping while the version has callers"
             )

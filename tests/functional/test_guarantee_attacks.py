@@ -486,7 +486,8 @@ ATTACKS = [
         "queue dropped while the ledger shows messages in it",
         config=lambda c, _: version(c, "sentiment", "v2").pop("queue"),
         ledger=each_ledger_policy(
-            lambda s: s["ledger"]["versions"]["sentiment"]["v2"].update(queueMessages=3)
+            lambda s: s["ledger"]["versions"]["sentiment"]["v2"].update(
+                queueMessages={"work": 3, "results": 0, "deadLetter": 0})
         ),
         names="held 3 message(s)", policy="no-removal-of-non-deprecated-versions",
     ),

@@ -15,6 +15,7 @@ from moto import mock_aws
 from mlserve.ledger import main
 from mlserve.offline import ProgramRun, run_program
 from mlserve.stack_files import stack_config, stack_files, stack_settings
+from mlserve_runtime.conventions import QUEUE_SUFFIXES
 from tests.conftest import TODAY
 
 QUEUED = [stack for stack in stack_files() if any(
@@ -47,26 +48,29 @@ def output_file(run: ProgramRun, tmp_path: Path, urls: dict[str, dict[str, str]]
     return path
 
 
-def test_given_messages_in_a_work_queue_when_ledger_made_then_each_depth_is_recorded(
+def test_given_messages_in_queues_when_ledger_made_then_each_depth_is_recorded(
     deployed: ProgramRun, aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN each queue version's work queue in SQS, the n-th holding n + 1 messages
-    urls, expected = {}, {}
+    # GIVEN each queue version's queues in SQS: the n-th work queue holding n + 1 messages, each
+    # results queue one, each dead-letter queue none
+    urls: dict[str, dict[str, str]] = {}
+    expected = {}
     for n, key in enumerate(sorted(deployed.outputs["queues"])):
         service, version = key.split("/")
-        name = deployed.outputs["versions"][service][version]["surface"]["queue"]["work"]
-        url = aws.create_queue(QueueName=name)["QueueUrl"]
+        names = deployed.outputs["versions"][service][version]["surface"]["queue"]
+        urls[key] = {kind: aws.create_queue(QueueName=names[kind])["QueueUrl"]
+                     for kind in QUEUE_SUFFIXES}  # fmt: skip
         for i in range(n + 1):
-            aws.send_message(QueueUrl=url, MessageBody=json.dumps({"id": str(i)}))
-        urls[key], expected[(service, version)] = {"work": url}, n + 1
+            aws.send_message(QueueUrl=urls[key]["work"], MessageBody=json.dumps({"id": str(i)}))
+        aws.send_message(QueueUrl=urls[key]["results"], MessageBody="{}")
+        expected[(service, version)] = {"work": n + 1, "results": 1, "deadLetter": 0}
     # one of them in flight: received, not yet deleted
-    first = next(iter(urls.values()))["work"]
-    aws.receive_message(QueueUrl=first, MaxNumberOfMessages=1)
+    aws.receive_message(QueueUrl=next(iter(urls.values()))["work"], MaxNumberOfMessages=1)
     out = tmp_path / "ledger.json"
     # WHEN the ledger is made with --queue-depths
     code = main(["--from", str(output_file(deployed, tmp_path, urls)), "--queue-depths",
                  "--out", str(out)])  # fmt: skip
-    # THEN every queue version's entry holds its depth (in-flight messages count)
+    # THEN every queue version's entry holds its depths (in-flight messages count)
     assert code == 0, capsys.readouterr().err
     config = json.loads(out.read_text())
     for settings in config.values():
@@ -91,7 +95,8 @@ def test_given_no_queue_depths_when_ledger_made_then_the_tool_says_so(
 def test_given_missing_queue_when_depths_read_then_one_line_and_exit_2(
     deployed: ProgramRun, aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gone = {key: {"work": f"https://sqs.us-east-1.amazonaws.com/123456789012/gone-{n}"}
+    gone = {key: {kind: f"https://sqs.us-east-1.amazonaws.com/123456789012/gone-{n}-{kind}"
+                  for kind in QUEUE_SUFFIXES}
             for n, key in enumerate(deployed.outputs["queues"])}  # fmt: skip
     code = main(["--from", str(output_file(deployed, tmp_path, gone)), "--queue-depths"])
     err = capsys.readouterr().err

@@ -224,9 +224,11 @@ def test_given_queues_when_registered_then_output_and_ledger_name_them(
         assert urls == {kind: queues_of(run, version)[kind].outputs["url"]
                         for kind in QUEUE_SUFFIXES}  # fmt: skip
         surface = run.outputs["versions"][version.service][version.key]["surface"]
-        assert surface["queue"] == {"work": version.queue_name("work"),
-                                    "results": version.queue_name("results"),
-                                    "route": version.queue_route.key}  # type: ignore[union-attr]  # fmt: skip
+        assert version.queue_route is not None
+        assert surface["queue"] == {
+            **{kind: version.queue_name(kind) for kind in QUEUE_SUFFIXES},
+            "route": version.queue_route.key,
+        }
     for version in versions(stack, queued=False):
         assert "queue" not in run.outputs["versions"][version.service][version.key]["surface"]
         assert not [q for q in run.of_type(QUEUE) if q.inputs["name"].startswith(
