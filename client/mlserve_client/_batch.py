@@ -9,19 +9,22 @@ attributes. SQS delivers at least once: a result can arrive twice, so key them b
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from mlserve_client._errors import MlserveError, UnexpectedResponseError
+from mlserve_client._errors import MlserveError
 from mlserve_client._http import Headers
 from mlserve_client._lifecycle import Deprecation, parse_lifecycle
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 SEND_BATCH_ENTRIES = 10  # SQS's SendMessageBatch
+SEND_BATCH_BYTES = 256 * 1024  # a work queue's largest message, and so its largest batch
+MESSAGE_BYTES = 64 * 1024  # what a version reads of one message (its HTTP body limit too)
 RECEIVE_LIMIT = 10  # SQS's ReceiveMessage
 ID_LIMIT = 128
 
@@ -59,6 +62,7 @@ class Queues:
     def __init__(self, urls: Mapping[str, Mapping[str, str]] | None, sqs: Any = None) -> None:
         self._urls = {key: dict(value) for key, value in (urls or {}).items()}
         self._sqs = sqs
+        self._lock = threading.Lock()  # async calls run in threads; boto3's session is not safe
 
     def url(self, service: str, version: str, kind: str) -> str:
         """The `work` or `results` queue URL of a major."""
@@ -73,15 +77,19 @@ class Queues:
     @property
     def sqs(self) -> Any:
         """The SQS client."""
-        if self._sqs is None:
-            try:
-                import boto3
-            except ImportError:
-                raise MlserveError(
-                    "batch calls need boto3: pip install 'mlserve-client[batch]'"
-                ) from None
-            self._sqs = boto3.client("sqs")
-        return self._sqs
+        with self._lock:
+            if self._sqs is None:
+                try:
+                    import boto3
+                except ImportError:
+                    raise MlserveError(
+                        "batch calls need boto3: pip install 'mlserve-client[batch]'"
+                    ) from None
+                try:
+                    self._sqs = boto3.client("sqs")
+                except Exception as error:  # no region configured, a broken profile
+                    raise MlserveError(f"could not make an SQS client: {error}") from error
+            return self._sqs
 
 
 def submit(
@@ -109,13 +117,25 @@ def submit(
             mode="json", exclude_unset=True)}  # fmt: skip
         if reply_to is not None:
             message["replyTo"] = reply_to
-        bodies.append(json.dumps(message, separators=(",", ":")))
+        body = json.dumps(message, separators=(",", ":"))  # ASCII: characters are bytes
+        if len(body) > MESSAGE_BYTES:
+            raise ValueError(f"request {message_id!r} makes a {len(body)}-byte message; "
+                             f"{service} {version} reads at most {MESSAGE_BYTES}")  # fmt: skip
+        bodies.append(body)
     url = queues.url(service, version, "work")
     unsent: list[str] = []
-    for start in range(0, len(bodies), SEND_BATCH_ENTRIES):
-        chunk = bodies[start : start + SEND_BATCH_ENTRIES]
-        entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
-        reply = queues.sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    for start, end in _chunks(bodies):
+        entries = [{"Id": str(n), "MessageBody": b} for n, b in enumerate(bodies[start:end])]
+        try:
+            reply = queues.sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        except MlserveError:
+            raise
+        except Exception as error:  # refused, unreachable: what is queued stays queued
+            unsent += chosen[start:]
+            raise BatchSubmitError(
+                f"{len(unsent)} of {len(bodies)} request(s) to {service} {version} were not "
+                f"queued ({error}); send them again", unsent,
+            ) from error  # fmt: skip
         unsent += [chosen[start + int(entry["Id"])] for entry in reply.get("Failed", [])]
     if unsent:
         raise BatchSubmitError(
@@ -123,6 +143,21 @@ def submit(
             "send them again", unsent,
         )  # fmt: skip
     return chosen
+
+
+def _chunks(bodies: list[str]) -> list[tuple[int, int]]:
+    """(start, end) of each SendMessageBatch: 10 entries, SEND_BATCH_BYTES in all."""
+    spans: list[tuple[int, int]] = []
+    start, size = 0, 0
+    for index, body in enumerate(bodies):
+        full = index - start == SEND_BATCH_ENTRIES or size + len(body) > SEND_BATCH_BYTES
+        if index > start and full:
+            spans.append((start, index))
+            start, size = index, 0
+        size += len(body)
+    if bodies:
+        spans.append((start, len(bodies)))
+    return spans
 
 
 def receive(
@@ -134,14 +169,22 @@ def receive(
     wait_seconds: int = 20,
     queue_url: str | None = None,
 ) -> list[BatchResult[ModelT]]:
-    """Up to `max_messages` results (long polling up to `wait_seconds`), deleted once read."""
+    """Up to `max_messages` results (long polling up to `wait_seconds`), deleted once read; a
+    message that is no result of this contract comes back as a problem, so it cannot block the
+    queue."""
     if not 1 <= max_messages <= RECEIVE_LIMIT or not 0 <= wait_seconds <= 20:
         raise ValueError("max_messages must be 1-10 and wait_seconds 0-20 (SQS's limits)")
     url = queue_url or queues.url(service, version, "results")
-    reply = queues.sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds,
-        MessageAttributeNames=["All"],
-    )  # fmt: skip
+    try:
+        reply = queues.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds,
+            MessageAttributeNames=["All"],
+        )  # fmt: skip
+    except MlserveError:
+        raise
+    except Exception as error:
+        raise MlserveError(f"could not read results of {service} {version} from {url}: "
+                           f"{error}") from error  # fmt: skip
     messages = reply.get("Messages", [])
     results = [_result(message, response_model, url) for message in messages]
     if messages:
@@ -160,10 +203,11 @@ def _result(
         typed = response_model.model_validate(response) if response is not None else None
         result = BatchResult(id=body.get("id"), version=body["version"], response=typed,
                              problem=body.get("problem"))  # fmt: skip
-    except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as error:
-        raise UnexpectedResponseError(
-            f"a message on {url} is not a result of the {response_model.__name__} contract: {error}"
-        ) from error
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        detail = f"a message on {url} is not a result of the {response_model.__name__} contract"
+        problem = {"title": "Unreadable result", "status": 502, "detail": f"{detail}: {error}",
+                   "messageId": message.get("MessageId")}  # fmt: skip
+        return BatchResult(id=None, version="", response=None, problem=problem)
     attributes = message.get("MessageAttributes") or {}
     headers = Headers((name, value.get("StringValue", "")) for name, value in attributes.items())
     return BatchResult(result.id, result.version, result.response, result.problem,

@@ -40,6 +40,7 @@ MAX_INTEGRATIONS = 300  # HTTP API quota: integrations per API (fixed)
 # fixed) and a Contributor Insights rule (100 per account and region, raisable).
 MAX_DEPRECATED_VERSIONS = 100
 INTEGRATION_TIMEOUT_SECONDS = 30  # HTTP API's maximum integration timeout
+MIN_RECEIVES = 5  # AWS's advice for the maxReceiveCount of a queue Lambda consumes
 ENVIRONMENT_LIMIT = 4096  # bytes of all of a function's variable names and values (Lambda)
 RUNTIME_NOTICE_DAYS = 180
 # Lambda's Python runtimes (docs.aws.amazon.com/lambda/latest/dg/lambda-python.html, read
@@ -274,6 +275,13 @@ def _queue(version: VersionSettings, path: KeyPath, problems: Problems) -> None:
                      "/predict'" if takes else f"{version.service} {version.key} has no route "
                      "that takes a "
                      "request body; a queue's messages need one")  # fmt: skip
+    if queue.max_receive_count < MIN_RECEIVES:
+        problems.warn(
+            (*where, "maxReceiveCount"),
+            f"{queue.max_receive_count} receives move a message to the dead-letter queue; AWS "
+            f"advises at least {MIN_RECEIVES} for a Lambda consumer, as a throttled batch counts "
+            "as a receive too",
+        )
     if queue.batch_size > 10 and queue.batch_window_seconds < 1:
         problems.add((*where, "batchSize"), f"{queue.batch_size} needs batchWindowSeconds of at "
                      "least 1 (Lambda takes more than 10 messages per batch only within a "

@@ -41,6 +41,8 @@ class Summary:
     problems: int = 0
     dead_letters: list[str] = field(default_factory=list)
     attributes: dict[str, str] = field(default_factory=dict)
+    handler_error: str | None = None
+    """The first invocation that failed as a whole, as Lambda would log it."""
 
 
 def messages(lines: Iterator[str]) -> Iterator[str]:
@@ -95,8 +97,16 @@ def run_batches(
                 invocation_context(version, worker, region),
                 today_offset(today).total_seconds(),
             )
-            failed = _failed(invocation.result, [r for r, _ in batch]) if invocation.ok else {
-                record["messageId"] for record, _ in batch}  # fmt: skip
+            if invocation.ok:
+                failed = _failed(invocation.result, [r for r, _ in batch])
+            else:
+                failed = {record["messageId"] for record, _ in batch}
+                error = invocation.error or {}
+                summary.handler_error = summary.handler_error or (
+                    f"{error.get('errorType')}: {error.get('errorMessage')}" if error
+                    else "timed out" if invocation.timed_out
+                    else f"the worker exited with code {invocation.exit_code}"
+                )  # fmt: skip
             for line in results.read_text().splitlines():
                 sent = json.loads(line)
                 result = json.loads(sent["body"])
@@ -119,9 +129,12 @@ def run_batches(
 
 
 def _failed(answer: Any, batch: list[dict[str, Any]]) -> set[str]:
-    """The message ids a partial batch response reports; all of them for anything else (as
-    Lambda treats an unreadable response)."""
+    """The message ids a partial batch response reports, read as Lambda reads it: nothing, null
+    or an empty object is success; an id it cannot match fails the whole batch."""
     ids = {record["messageId"] for record in batch}
+    if answer in (None, "", {}) or (isinstance(answer, dict) and
+                                    answer.get("batchItemFailures") is None):  # fmt: skip
+        return set()
     items = answer.get("batchItemFailures") if isinstance(answer, dict) else None
     if not isinstance(items, list):
         return ids
@@ -168,7 +181,10 @@ def main(argv: Sequence[str]) -> int:
         bodies = list(messages(iter(args.requests.read_text().splitlines())))
     except (OSError, UnicodeDecodeError) as error:
         return _bad(f"{args.requests}: {error}")
-    out = args.out.open("w") if args.out else sys.stdout
+    try:
+        out = args.out.open("w") if args.out else sys.stdout
+    except OSError as error:
+        return _bad(f"--out {args.out}: {error.strerror or error}")
     region = stack_config(args.stack).get("aws:region", DEFAULT_REGION)
     try:
         summary = run_batches(settings, version, bodies, out, args.today, region)
@@ -178,6 +194,8 @@ def main(argv: Sequence[str]) -> int:
     finally:
         if args.out:
             out.close()
+    if summary.handler_error:
+        print(f"mlserve batch: the handler failed: {summary.handler_error}", file=sys.stderr)
     lifecycle = "".join(f"; {k}: {v}" for k, v in summary.attributes.items())
     print(
         f"{version.service} {version.key} ({args.stack}): {summary.messages} message(s), "

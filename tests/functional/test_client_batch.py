@@ -154,3 +154,43 @@ def test_given_sqs_refuses_some_when_submitting_then_the_unsent_ids_are_named() 
             major.submit_batch([example(version)] * 12, ids=[f"m{n}" for n in range(12)])
     assert error.value.ids == [f"m{n}" for n in (1, 3, 5, 7, 9, 11)]
     assert json.dumps(error.value.ids)
+
+
+def test_given_foreign_message_on_the_results_queue_when_read_then_a_problem_not_a_jam(
+    sqs: Any,
+) -> None:
+    _, version = QUEUED[0]
+    queues = queues_of(sqs, version)
+    results = queues[f"{version.service}/{version.key}"]["results"]
+    sqs.send_message(QueueUrl=results, MessageBody="not a result")
+    major: Any = Client("https://m.example.com", queues=queues, sqs=sqs).service(
+        version.service).version(version.key)  # fmt: skip
+    (read,) = major.results(wait_seconds=0)
+    assert read.problem["title"] == "Unreadable result" and not read.ok
+    assert major.results(wait_seconds=0) == []  # deleted: it cannot block later reads
+
+
+class Unreachable:
+    """An SQS client whose second SendMessageBatch raises."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        if self.calls == 2:
+            raise ConnectionError("endpoint unreachable")
+        return {"Failed": []}
+
+
+def test_given_sqs_unreachable_part_way_when_submitting_then_the_unqueued_ids_are_named() -> None:
+    _, version = QUEUED[0]
+    queues = {f"{version.service}/{version.key}": {"work": "https://sqs.example/1/w"}}
+    major: Any = Client("https://m.example.com", queues=queues, sqs=Unreachable()).service(
+        version.service).version(version.key)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(BatchSubmitError) as error:
+            major.submit_batch([example(version)] * 25, ids=[f"m{n}" for n in range(25)])
+    assert error.value.ids == [f"m{n}" for n in range(10, 25)]  # the first ten were queued
+    assert "endpoint unreachable" in str(error.value)

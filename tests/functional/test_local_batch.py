@@ -119,3 +119,44 @@ def test_given_version_without_queue_when_batched_then_told_how_to_add_one(
     )  # fmt: skip
     assert main(["--stack", stack, plain.service, plain.key, "f.jsonl"]) == 2
     assert f"mlserve:services.{plain.service}.versions.{plain.key}" in capsys.readouterr().err
+
+
+def test_given_lambdas_partial_batch_response_rules_then_local_retries_follow_them() -> None:
+    from mlserve.local_api.batch import _failed
+
+    batch = [{"messageId": "a"}, {"messageId": "b"}]
+    assert _failed(None, batch) == _failed({}, batch) == _failed("", batch) == set()
+    assert _failed({"batchItemFailures": []}, batch) == set()
+    assert _failed({"batchItemFailures": [{"itemIdentifier": "b"}]}, batch) == {"b"}
+    # an id that is not in the batch fails the whole batch, as Lambda does
+    assert _failed({"batchItemFailures": [{"itemIdentifier": "zzz"}]}, batch) == {"a", "b"}
+    assert _failed({"batchItemFailures": "oops"}, batch) == {"a", "b"}
+
+
+def test_given_unwritable_out_when_batched_then_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack, version = QUEUED[0]
+    requests = tmp_path / "r.jsonl"
+    requests.write_text("{}\n")
+    argv = ["--stack", stack, version.service, version.key, str(requests),
+            "--out", str(tmp_path / "missing-folder" / "out.jsonl")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "Traceback" not in err
+
+
+class BrokenWorker(FlakyWorker):
+    """A worker whose handler cannot start (a DeploymentError at cold start)."""
+
+    def invoke(self, event: dict[str, Any], context: Any, offset: float) -> Invocation:
+        self.batches += 1
+        return Invocation(error={"errorType": "DeploymentError", "errorMessage": "no queue URL"})
+
+
+def test_given_a_handler_that_cannot_start_when_batched_then_the_reason_is_told() -> None:
+    stack, version = QUEUED[0]
+    settings = stack_settings(stack, today=date.fromisoformat(TODAY))
+    summary = run_batches(settings, version, ["x"], io.StringIO(), worker=BrokenWorker(set()))  # type: ignore[arg-type]
+    assert summary.handler_error == "DeploymentError: no queue URL"
+    assert summary.dead_letters == ["x"]
