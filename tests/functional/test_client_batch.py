@@ -8,38 +8,26 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
-import boto3
 import pytest
 from mlserve_client import BatchSubmitError, Client, MlserveDeprecationWarning, MlserveError
-from moto import mock_aws
 from pydantic import ValidationError
 
 from components.settings import VersionSettings
-from mlserve.stack_files import stack_files, stack_settings
 from mlserve_runtime.queue_events import queue_arn, sqs_record
 from tests.conftest import TODAY
 from tests.support.events import http_api_event, load_handler, response_json
+from tests.support.queues import moto_sqs, queue_example, queue_ids, queue_versions
 
-QUEUED = [
-    (stack, version)
-    for stack in stack_files()
-    for version in stack_settings(stack, today=date.fromisoformat(TODAY)).deployed_versions()
-    if version.queue is not None
-]
-IDS = [f"{stack}-{v.service}-{v.key}" for stack, v in QUEUED]
+QUEUED = queue_versions(TODAY)
+IDS = queue_ids(QUEUED)
 
 
 @pytest.fixture
 def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("sqs")
+    with moto_sqs(monkeypatch) as client:
+        yield client
 
 
 def queues_of(sqs: Any, version: VersionSettings) -> dict[str, dict[str, str]]:
@@ -63,13 +51,6 @@ def consume(sqs: Any, version: VersionSettings, handler: Any, work: str) -> dict
     return dict(answer)
 
 
-def example(version: VersionSettings) -> dict[str, Any]:
-    assert version.surface is not None and version.queue_route is not None
-    found = version.surface["routes"][version.queue_route.key]["example"]
-    assert isinstance(found, dict)
-    return found
-
-
 @pytest.mark.parametrize(("stack", "version"), QUEUED, ids=IDS)
 def test_given_queue_major_when_a_batch_round_trips_then_typed_results_come_back(
     stack: str, version: VersionSettings, sqs: Any
@@ -81,14 +62,16 @@ def test_given_queue_major_when_a_batch_round_trips_then_typed_results_come_back
     handler = load_handler(version.service, version.key, env).handler
     route = version.queue_route
     assert route is not None
-    http = response_json(handler(http_api_event(route.method, version.base_path + route.path,
-                                                json_body=example(version)), None))  # fmt: skip
+    event = http_api_event(
+        route.method, version.base_path + route.path, json_body=queue_example(version)
+    )
+    http = response_json(handler(event, None))
     client = Client("https://models.example.com", queues=queues, sqs=sqs)
     major: Any = client.service(version.service).version(version.key)  # a generated class
     # WHEN three requests are submitted and the mapping consumes them
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ids = major.submit_batch([example(version)] * 3, ids=["a", "b", "c"])
+        ids = major.submit_batch([queue_example(version)] * 3, ids=["a", "b", "c"])
         assert consume(sqs, version, handler, urls["work"]) == {"batchItemFailures": []}
         results = major.results(wait_seconds=0)
     # THEN each comes back as the typed answer the HTTP route gives, keyed by its id
@@ -118,9 +101,9 @@ def test_given_bad_requests_when_submitted_then_nothing_is_queued(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValidationError):
-            major.submit_batch([example(version), {"not": "the contract"}])
+            major.submit_batch([queue_example(version), {"not": "the contract"}])
         with pytest.raises(ValueError, match="unique"):
-            major.submit_batch([example(version)] * 2, ids=["same", "same"])
+            major.submit_batch([queue_example(version)] * 2, ids=["same", "same"])
     work = queues[f"{version.service}/{version.key}"]["work"]
     depth = sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["ApproximateNumberOfMessages"])
     assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0"
@@ -132,7 +115,7 @@ def test_given_no_queues_when_submitting_then_the_error_says_where_they_come_fro
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(MlserveError, match="`queues` output"):
-            major.submit_batch([example(version)])
+            major.submit_batch([queue_example(version)])
 
 
 class Refusing:
@@ -151,7 +134,7 @@ def test_given_sqs_refuses_some_when_submitting_then_the_unsent_ids_are_named() 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(BatchSubmitError) as error:
-            major.submit_batch([example(version)] * 12, ids=[f"m{n}" for n in range(12)])
+            major.submit_batch([queue_example(version)] * 12, ids=[f"m{n}" for n in range(12)])
     assert error.value.ids == [f"m{n}" for n in (1, 3, 5, 7, 9, 11)]
     assert json.dumps(error.value.ids)
 
@@ -191,6 +174,6 @@ def test_given_sqs_unreachable_part_way_when_submitting_then_the_unqueued_ids_ar
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(BatchSubmitError) as error:
-            major.submit_batch([example(version)] * 25, ids=[f"m{n}" for n in range(25)])
+            major.submit_batch([queue_example(version)] * 25, ids=[f"m{n}" for n in range(25)])
     assert error.value.ids == [f"m{n}" for n in range(10, 25)]  # the first ten were queued
     assert "endpoint unreachable" in str(error.value)

@@ -5,18 +5,18 @@ without the flag the tool says the ledger cannot know; SQS errors are one line, 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from mlserve.ledger import main
 from mlserve.offline import ProgramRun, run_program
 from mlserve.stack_files import stack_config, stack_files, stack_settings
 from mlserve_runtime.conventions import QUEUE_SUFFIXES
 from tests.conftest import TODAY
+from tests.support.queues import moto_sqs
 
 QUEUED = [stack for stack in stack_files() if any(
     v.queue is not None for v in stack_settings(stack).deployed_versions())]  # fmt: skip
@@ -30,13 +30,9 @@ def deployed(request: pytest.FixtureRequest) -> ProgramRun:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("sqs")
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with moto_sqs(monkeypatch) as client:
+        yield client
 
 
 def output_file(run: ProgramRun, tmp_path: Path, urls: dict[str, dict[str, str]]) -> Path:

@@ -20,21 +20,10 @@ from mlserve.local_api.workers import Invocation
 from mlserve.offline import PROJECT_ROOT
 from mlserve.stack_files import stack_files, stack_settings
 from tests.conftest import TODAY
+from tests.support.queues import queue_example, queue_ids, queue_versions
 
-QUEUED = [
-    (stack, version)
-    for stack in stack_files()
-    for version in stack_settings(stack, today=date.fromisoformat(TODAY)).deployed_versions()
-    if version.queue is not None
-]
-IDS = [f"{stack}-{v.service}-{v.key}" for stack, v in QUEUED]
-
-
-def example(version: VersionSettings) -> dict[str, Any]:
-    assert version.surface is not None and version.queue_route is not None
-    found = version.surface["routes"][version.queue_route.key]["example"]
-    assert isinstance(found, dict)
-    return found
+QUEUED = queue_versions(TODAY)
+IDS = queue_ids(QUEUED)
 
 
 @pytest.mark.parametrize(("stack", "version"), QUEUED, ids=IDS)
@@ -42,7 +31,7 @@ def test_given_requests_file_when_batched_locally_then_each_line_has_its_result(
     stack: str, version: VersionSettings, tmp_path: Path
 ) -> None:
     assert version.queue is not None
-    request = example(version)
+    request = queue_example(version)
     count = version.queue.batch_size + 2  # more than one batch
     lines = [json.dumps(request)] * count + [json.dumps({"id": "own", "request": request}), "{"]
     requests, out = tmp_path / "requests.jsonl", tmp_path / "results.jsonl"

@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from components.settings import VersionSettings
 from mlserve.local_api import lambda_environment
 from mlserve.offline import ProgramRun, run_program
-from mlserve.stack_files import stack_config, stack_files, stack_settings
+from mlserve.stack_files import stack_config, stack_settings
 from mlserve_runtime.conventions import (
     ATTRIBUTE_DEPRECATION,
     ATTRIBUTE_SUNSET,
@@ -35,14 +35,10 @@ from mlserve_runtime.queue_events import queue_arn, sqs_event
 from tests.conftest import TODAY
 from tests.support.events import http_api_event, response_json
 from tests.support.lambda_sandbox import emf_lines, host_layer, lambda_sandbox
+from tests.support.queues import queue_example, queue_versions
 
 FUNCTION = "aws:lambda/function:Function"
-QUEUED = [
-    (stack, version.function_name)
-    for stack in stack_files()
-    for version in stack_settings(stack).deployed_versions()
-    if version.queue is not None
-]
+QUEUED = [(stack, v.function_name) for stack, v in queue_versions(TODAY)]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
 
@@ -93,13 +89,6 @@ def registered(run: ProgramRun, version: VersionSettings) -> tuple[Any, dict[str
     return function, dict(environment["variables"])
 
 
-def example(version: VersionSettings) -> dict[str, Any]:
-    assert version.queue_route is not None and version.surface is not None
-    request = version.surface["routes"][version.queue_route.key].get("example")
-    assert isinstance(request, dict), f"{version.service} {version.key} declares no example"
-    return request
-
-
 @pytest.mark.parametrize(("stack", "function_name"), QUEUED)
 def test_given_sqs_batch_when_the_registered_package_handles_it_then_results_reach_sqs(
     stack: str, function_name: str, runs: dict[str, ProgramRun], endpoint: str
@@ -115,7 +104,7 @@ def test_given_sqs_batch_when_the_registered_package_handles_it_then_results_rea
     missing_url = results_url.rsplit("/", 1)[0] + "/no-such-queue"
     environment = {**lambda_environment(settings, version), **variables, **CREDENTIALS,
                    ENV_RESULTS_QUEUE_URL: results_url, "AWS_ENDPOINT_URL": endpoint}  # fmt: skip
-    request = example(version)
+    request = queue_example(version)
     bodies = {
         "valid": json.dumps({"id": "valid-1", "request": request}),
         "violating": json.dumps({"id": "violating-1", "request": {"unknown": True}}),
@@ -178,7 +167,7 @@ def test_given_results_queue_unreachable_when_handled_then_every_message_is_retr
     missing = present.rsplit("/", 1)[0] + "/deleted-results-queue"
     environment = {**lambda_environment(settings, version), **variables, **CREDENTIALS,
                    ENV_RESULTS_QUEUE_URL: missing, "AWS_ENDPOINT_URL": endpoint}  # fmt: skip
-    bodies = [json.dumps({"id": "a", "request": example(version)}), "{not json"]
+    bodies = [json.dumps({"id": "a", "request": queue_example(version)}), "{not json"]
     event = sqs_event(bodies, queue_arn(version.queue_name("work")))
     with lambda_sandbox(
         package_of(function), host_layer(version.runtime, version.architecture),

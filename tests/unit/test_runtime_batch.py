@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.settings import VersionSettings
-from mlserve.stack_files import stack_files, stack_settings
 from mlserve_runtime import clock
 from mlserve_runtime.batch import RESULT_LIMIT, SEND_BATCH_ENTRIES, _chunks
 from mlserve_runtime.conventions import ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET, sunset_moment
 from mlserve_runtime.queue_events import queue_arn, sqs_event
 from tests.conftest import TODAY
 from tests.support.events import http_api_event, load_handler, response_json
+from tests.support.queues import queue_example, queue_ids, queue_versions
 
-QUEUED = [
-    version
-    for stack in stack_files()
-    for version in stack_settings(stack, today=date.fromisoformat(TODAY)).deployed_versions()
-    if version.queue is not None
-]
-IDS = [f"{v.owner.stack.stack}-{v.service}-{v.key}" for v in QUEUED]
+QUEUED = [version for _, version in queue_versions(TODAY)]
+IDS = queue_ids(queue_versions(TODAY))
 
 
 class Loaded:
@@ -64,15 +58,8 @@ def loaded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Loaded]:
     clock.set_clock(None)
 
 
-def example(version: VersionSettings) -> dict[str, Any]:
-    assert version.surface is not None and version.queue_route is not None
-    found = version.surface["routes"][version.queue_route.key]["example"]
-    assert isinstance(found, dict)
-    return found
-
-
 def test_given_mixed_batch_when_handled_then_each_message_has_one_result(loaded: Loaded) -> None:
-    request = example(loaded.version)
+    request = queue_example(loaded.version)
     bodies = [json.dumps({"id": f"m{n}", "request": request}) for n in range(3)]
     bodies += ["[]", json.dumps({"id": "x", "request": request, "extra": 1})]
     answer, event, results = loaded.batch(bodies)
@@ -89,7 +76,9 @@ def test_given_mixed_batch_when_handled_then_each_message_has_one_result(loaded:
 def test_given_deprecated_version_when_answering_then_results_carry_its_lifecycle(
     loaded: Loaded,
 ) -> None:
-    _, _, results = loaded.batch([json.dumps({"id": "a", "request": example(loaded.version)})])
+    _, _, results = loaded.batch(
+        [json.dumps({"id": "a", "request": queue_example(loaded.version)})]
+    )
     (result,) = results
     names = set(result["attributes"])
     assert names == ({ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET}
@@ -104,7 +93,7 @@ def test_given_after_the_sunset_when_messages_arrive_then_each_gets_a_410_not_a_
         pytest.skip(f"{version.service} {version.key} has no sunset in {version.owner.stack.stack}")
     clock.set_clock(lambda: sunset_moment(version.sunset_on) + 1)  # type: ignore[arg-type]
     answer, _, results = loaded.batch(
-        [json.dumps({"id": "late", "request": example(version)}), "x"]
+        [json.dumps({"id": "late", "request": queue_example(version)}), "x"]
     )
     assert answer == {"batchItemFailures": []}
     problems = [json.loads(r["body"])["problem"] for r in results]
@@ -114,7 +103,7 @@ def test_given_after_the_sunset_when_messages_arrive_then_each_gets_a_410_not_a_
 
 def test_given_reply_to_when_answered_then_the_result_goes_there(loaded: Loaded) -> None:
     reply = "https://sqs.us-east-1.amazonaws.com/123456789012/caller-replies"
-    message = {"id": "r", "request": example(loaded.version), "replyTo": reply}
+    message = {"id": "r", "request": queue_example(loaded.version), "replyTo": reply}
     _, _, results = loaded.batch([json.dumps(message)])
     assert [r["queue"] for r in results] == [reply]
     bad = {**message, "replyTo": "http://169.254.169.254/latest/meta-data"}
@@ -130,7 +119,7 @@ def test_given_unwritable_results_when_handled_then_every_message_is_retried(
     version = loaded.version
     env = {**version.variables, **version.queue_variables((blocked / "results.jsonl").as_uri())}
     module = load_handler(version.service, version.key, env)
-    event = sqs_event([json.dumps({"id": "a", "request": example(version)}), "nope"],
+    event = sqs_event([json.dumps({"id": "a", "request": queue_example(version)}), "nope"],
                       queue_arn(version.queue_name("work")))  # fmt: skip
     answer = module.handler(event, None)
     assert answer == {"batchItemFailures": [{"itemIdentifier": r["messageId"]}
@@ -248,7 +237,7 @@ def test_given_a_send_that_fails_after_the_first_call_then_only_unsent_results_a
 ) -> None:
     sender = FlakySender(good=1)
     handle = consumer_for(version, sender)
-    bodies = [json.dumps({"id": f"m{n}", "request": example(version)}) for n in range(15)]
+    bodies = [json.dumps({"id": f"m{n}", "request": queue_example(version)}) for n in range(15)]
     event = sqs_event(bodies, queue_arn(version.queue_name("work")))
     answer = handle(event, None)
     sent_ids = {json.loads(body)["id"] for _, chunk in sender.sent for body in chunk}
@@ -273,7 +262,7 @@ def test_given_reply_to_that_takes_nothing_then_results_go_to_the_results_queue(
     sender = RefusingReplies(good=0)
     handle = consumer_for(version, sender)
     reply = "https://sqs.us-east-1.amazonaws.com/123456789012/caller"
-    bodies = [json.dumps({"id": f"r{n}", "request": example(version), "replyTo": reply})
+    bodies = [json.dumps({"id": f"r{n}", "request": queue_example(version), "replyTo": reply})
               for n in range(3)]  # fmt: skip
     answer = handle(sqs_event(bodies, queue_arn(version.queue_name("work"))), None)
     assert answer == {"batchItemFailures": []}
