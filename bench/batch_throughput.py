@@ -96,7 +96,7 @@ def loaded(
 
 
 def measure(blocks: int, messages: int) -> list[tuple[str, int, float, float, float]]:
-    boto3 = importlib.import_module("boto3")
+    boto3: Any = importlib.import_module("boto3")
     boto3.client = lambda *args, **kwargs: AcceptingSqs()  # the sender's client, no network
     rows = []
     for stack, version in subjects():
@@ -111,7 +111,9 @@ def measure(blocks: int, messages: int) -> list[tuple[str, int, float, float, fl
                       for _ in range(max(1, messages // size))]  # fmt: skip
             count = len(events) * size
             bodies = [body] * count
-            ours, floor, floor_json = [], [], []
+            ours: list[float] = []
+            floor: list[float] = []
+            floor_json: list[float] = []
             with quiet():
                 handler(events[0], None)  # the first batch imports boto3's stand-in
                 for block in range(blocks):

@@ -196,10 +196,11 @@ class FlakySender:
     """Accepts the first `good` calls, then raises for every call; records what was sent."""
 
     def __init__(self, good: int) -> None:
-        self.good, self.sent = good, []  # type: list[tuple[str, list[str]]]
+        self.good = good
+        self.sent: list[tuple[str, list[str]]] = []
 
     def send(self, url: str, bodies: list[str], attributes: dict[str, Any]) -> list[int]:
-        failed = []
+        failed: list[int] = []
         for start, chunk in _chunks(bodies):
             if self.good <= 0:
                 failed += range(start, start + len(chunk))
