@@ -98,7 +98,7 @@ def loaded(
 def measure(blocks: int, messages: int) -> list[tuple[str, int, float, float, float]]:
     boto3: Any = importlib.import_module("boto3")
     boto3.client = lambda *args, **kwargs: AcceptingSqs()  # the sender's client, no network
-    rows = []
+    rows: list[tuple[str, int, float, float, float]] = []
     for stack, version in subjects():
         handler, floor_call, json_call = loaded(version)
         route = version.queue_route
@@ -131,7 +131,8 @@ def measure(blocks: int, messages: int) -> list[tuple[str, int, float, float, fl
                         rate = count / (time.perf_counter() - started)
                         (ours, floor, floor_json)[which].append(rate)
             label = f"{stack} {version.service} {version.key}"
-            rows.append((label, size, *map(statistics.median, (ours, floor, floor_json))))
+            medians = [statistics.median(rates) for rates in (ours, floor, floor_json)]
+            rows.append((label, size, medians[0], medians[1], medians[2]))
     return rows
 
 
