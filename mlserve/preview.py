@@ -33,12 +33,14 @@ from mlserve.ledger import (
 )
 from mlserve.offline import Deployed, ProgramRun, deployed_from_ledger, run_program
 from mlserve.stack_files import StackFileError, file_settings, read_stack_file, stack_files
-from mlserve_runtime.conventions import LEDGER_POLICIES
+from mlserve_runtime.conventions import LEDGER_POLICIES, QUEUE_SUFFIXES
 
 FUNCTION = "aws:lambda/function:Function"
 ALIAS = "aws:lambda/alias:Alias"
 ROUTE = "aws:apigatewayv2/route:Route"
 GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
+MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
+QUEUE = "aws:sqs/queue:Queue"
 CONFIG = "aws:codedeploy/deploymentConfig:DeploymentConfig"
 INSIGHT_RULE = "aws:cloudwatch/contributorInsightRule:ContributorInsightRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -81,6 +83,7 @@ def plan_lines(run: ProgramRun, ledger: Mapping[str, Any] | None = None) -> list
                 lines.append(_rollout_line(run, group, alias, first=ledger is None))
             if function is not None and alias is not None:
                 lines += _callers_lines(run, f"{function.inputs['name']}:{alias.inputs['name']}")
+                lines += _queue_lines(run, alias)
             if ledger is not None:
                 changes = _changes(entry, old, function, alias, routes[f"{service}/{key}"])
                 lines.append(f"         changes: {', '.join(changes) or 'none'}")
@@ -105,6 +108,40 @@ def _callers_lines(run: ProgramRun, resource: str) -> list[str]:
         return []
     rule, alarm = ", ".join(rules) or "none", ", ".join(alarms) or "none"
     return [f"         callers: rule {rule}; alarm {alarm} on 410 answers after the sunset"]
+
+
+def _queue_lines(run: ProgramRun, alias: Any) -> list[str]:
+    """A queue version's mapping as registered: the queue it reads into the alias, its batches,
+    and where results and dead letters go."""
+    mappings = [m for m in run.of_type(MAPPING) if alias.urn in m.dependencies]
+    if not mappings:
+        return []
+    queues = {q.urn: q for q in run.of_type(QUEUE)}
+    lines = []
+    for mapping in mappings:
+        work = next((queues[u] for u in mapping.property_dependencies.get("eventSourceArn", ())
+                     if u in queues), None)  # fmt: skip
+        if work is None:
+            continue
+        name = work.inputs["name"]
+        policy = work.inputs.get("redrivePolicy")  # known once the dead-letter queue exists
+        receives = _whole(
+            json.loads(policy)["maxReceiveCount"] if isinstance(policy, str) else None
+        )
+        at_once = _whole((mapping.inputs.get("scalingConfig") or {}).get("maximumConcurrency"))
+        lines.append(
+            f"         queue: {name} -> {alias.inputs['name']} in batches of "
+            f"{_whole(mapping.inputs.get('batchSize'))} (at most {at_once} at once, visibility "
+            f"{_whole(work.inputs.get('visibilityTimeoutSeconds'))}s); results "
+            f"{name}{QUEUE_SUFFIXES['results']}; dead letters {name}{QUEUE_SUFFIXES['deadLetter']} "
+            f"after {receives} receives"
+        )
+    return lines
+
+
+def _whole(value: Any) -> str:
+    """A number the engine sent (as a double) as written, or `?` while unknown."""
+    return str(int(value)) if isinstance(value, int | float) else "?"
 
 
 def _rollout_line(run: ProgramRun, group: Any, alias: Any, *, first: bool) -> str:

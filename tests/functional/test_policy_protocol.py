@@ -49,6 +49,8 @@ EXPECTED_POLICIES = {
     "api-routes-invoke-own-version": ("mandatory", "stack"),
     "lambda-permissions-scoped": ("mandatory", "resource"),
     "no-wildcard-principals": ("mandatory", "resource"),
+    "queue-grants-scoped": ("mandatory", "resource"),
+    "queues-feed-their-own-alias": ("mandatory", "stack"),
     "lambda-version-tags-required": ("mandatory", "resource"),
     "active-versions-protected": ("mandatory", "resource"),
     "deprecated-versions-announce-sunset": ("mandatory", "stack"),

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
-from mlserve.offline import PROJECT_ROOT, ProgramRun
-from mlserve.stack_files import stack_files, stack_settings
+from components.settings import VersionSettings
+from mlserve.offline import PROJECT_ROOT, ProgramRun, run_program
+from mlserve.preview import plan_lines
+from mlserve.stack_files import stack_config, stack_files, stack_settings
+from mlserve_runtime.conventions import minimum_visibility_timeout
+from tests.conftest import TODAY
 
 
 def preview(*args: str) -> subprocess.CompletedProcess[str]:
@@ -240,3 +245,29 @@ def test_given_rolled_out_version_when_previewed_then_its_rollout_is_shown(
         "rollout: CodeDeployDefault.LambdaLinear10PercentEvery1Minute; 3 alarm(s) roll back; "
         "a deployment starts when the new version is published" in result.stdout
     )
+
+
+def visibility(version: VersionSettings) -> int:
+    assert version.queue is not None
+    return minimum_visibility_timeout(version.timeout_seconds, version.queue.batch_window_seconds)
+
+
+@pytest.mark.parametrize("stack", list(stack_files()))
+def test_given_queue_versions_when_planned_then_each_shows_its_queue_into_its_alias(
+    stack: str,
+) -> None:
+    settings = stack_settings(stack, today=date.fromisoformat(TODAY))
+    run = run_program(stack_config(stack), stack=stack, today=TODAY)
+    lines = [line.strip() for line in plan_lines(run) if line.strip().startswith("queue:")]
+    expected = []
+    for version in settings.deployed_versions():
+        if version.queue is None:
+            continue
+        expected.append(
+            f"queue: {version.queue_name('work')} -> {version.alias_name} in batches of "
+            f"{version.queue.batch_size} (at most {version.queue.max_concurrency} at once, "
+            f"visibility {visibility(version)}s); "
+            f"results {version.queue_name('results')}; dead letters "
+            f"{version.queue_name('deadLetter')} after {version.queue.max_receive_count} receives"
+        )
+    assert lines == expected
