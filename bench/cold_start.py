@@ -68,6 +68,14 @@ def handler(event, context):
 '''
 
 
+def compile_tree(tree: Path) -> None:
+    """Bytecode in __pycache__ beside each source, before the tree turns read-only (a `.pyc`
+    next to its `.py` is ignored while the source exists)."""
+    unchecked = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    if not compileall.compile_dir(tree, quiet=1, invalidation_mode=unchecked):
+        raise SystemExit(f"compiling {tree} failed")
+
+
 def read_only(tree: Path) -> None:
     for path in [tree, *tree.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
@@ -102,8 +110,10 @@ def main() -> int:
             route = version.routes_with_requests[0]
             assert version.surface is not None
             example = version.surface["routes"][route.key]["example"]
-            event = http_api_event(route.method, version.base_path + route.path,
-                                   body=json.dumps(example), headers={"content-type": "application/json"})  # fmt: skip
+            event = http_api_event(
+                route.method, version.base_path + route.path, body=json.dumps(example).encode(),
+                headers={"content-type": "application/json"},
+            )  # fmt: skip
             subjects.append((f"{version.service}/{version.key}", version.handler,
                              version.variables, event))  # fmt: skip
         layout: dict[tuple[str, str], tuple[Path, Path, Path]] = {}
@@ -125,12 +135,10 @@ def main() -> int:
                 (root / "bootstrap.py").write_text(BOOTSTRAP)
                 (root / "event.json").write_text(json.dumps(event))
                 if mode == "pyc":
-                    compileall.compile_dir(task, quiet=1, legacy=True,
-                                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)  # fmt: skip
+                    compile_tree(task)
                 layout[(label, mode)] = (task, opt, root / "event.json")
             if mode == "pyc":
-                compileall.compile_dir(opt, quiet=1, legacy=True,
-                                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)  # fmt: skip
+                compile_tree(opt)
             read_only(Path(scratch) / mode)
         seconds: dict[tuple[str, str], list[float]] = {key: [] for key in layout}
         keys = list(layout)
