@@ -144,16 +144,16 @@ def main() -> int:
         keys = list(layout)
         for label, handler, env, _ in subjects:  # warm the file system cache once
             for mode in MODES:
-                task, opt, event = layout[(label, mode)]
-                start_seconds(task, opt, handler, event, {**base_env, **env})
+                task, opt, event_file = layout[(label, mode)]
+                start_seconds(task, opt, handler, event_file, {**base_env, **env})
         handlers = {label: (handler, env) for label, handler, env, _ in subjects}
         for round_number in range(args.starts):
             shift = round_number % len(keys)
             for label, mode in keys[shift:] + keys[:shift]:
-                task, opt, event = layout[(label, mode)]
+                task, opt, event_file = layout[(label, mode)]
                 handler, env = handlers[label]
                 seconds[(label, mode)].append(
-                    start_seconds(task, opt, handler, event, {**base_env, **env})
+                    start_seconds(task, opt, handler, event_file, {**base_env, **env})
                 )
         for path in Path(scratch).rglob("*"):  # let the temporary folder go
             path.chmod(0o755 if path.is_dir() else 0o644)
