@@ -85,16 +85,27 @@ def test_given_deprecated_version_when_answering_then_results_carry_its_lifecycl
                      if loaded.version.status == "deprecated" else set())  # fmt: skip
 
 
+SUNSETTING = [v for v in QUEUED if v.status == "deprecated" and v.sunset_on is not None]
+
+
+def test_given_the_stack_files_then_a_deprecated_queue_version_is_tested() -> None:
+    assert SUNSETTING, "no stack file has a deprecated queue version: the 410 path goes untested"
+
+
+@pytest.mark.parametrize("version", SUNSETTING, ids=[f"{v.service}-{v.key}" for v in SUNSETTING])
 def test_given_after_the_sunset_when_messages_arrive_then_each_gets_a_410_not_a_retry(
-    loaded: Loaded,
+    version: VersionSettings, tmp_path: Path
 ) -> None:
-    version = loaded.version
-    if version.sunset_on is None or version.status != "deprecated":
-        pytest.skip(f"{version.service} {version.key} has no sunset in {version.owner.stack.stack}")
-    clock.set_clock(lambda: sunset_moment(version.sunset_on) + 1)  # type: ignore[arg-type]
-    answer, _, results = loaded.batch(
-        [json.dumps({"id": "late", "request": queue_example(version)}), "x"]
-    )
+    loaded = Loaded(version, tmp_path / "results.jsonl")
+    assert version.sunset_on is not None
+    sunset = sunset_moment(version.sunset_on)
+    clock.set_clock(lambda: sunset + 1)
+    try:
+        answer, _, results = loaded.batch(
+            [json.dumps({"id": "late", "request": queue_example(version)}), "x"]
+        )
+    finally:
+        clock.set_clock(None)
     assert answer == {"batchItemFailures": []}
     problems = [json.loads(r["body"])["problem"] for r in results]
     assert [p["status"] for p in problems] == [410, 410]
