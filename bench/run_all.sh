@@ -31,6 +31,7 @@ run handler_overhead.py --imports 7 --blocks 25 --calls 200
 run package_size.py
 run client_overhead.py --calls 1000 --rounds 7
 run batch_throughput.py --blocks 15 --messages 2000
+run cold_start.py --starts 9
 
 echo
 echo "== total: $(($(date +%s) - started)) s"
