@@ -114,8 +114,12 @@ def main() -> int:
                 route.method, version.base_path + route.path, body=json.dumps(example).encode(),
                 headers={"content-type": "application/json"},
             )  # fmt: skip
-            subjects.append((f"{version.service}/{version.key}", version.handler,
-                             version.variables, event))  # fmt: skip
+            # a queue version starts with its consumer too: the runtime builds it at cold start
+            results = (
+                f"https://sqs.us-east-1.amazonaws.com/123456789012/{version.queue_name('results')}"
+            )
+            env = {**version.variables, **version.queue_variables(results)}
+            subjects.append((f"{version.service}/{version.key}", version.handler, env, event))
         layout: dict[tuple[str, str], tuple[Path, Path, Path]] = {}
         for mode in MODES:
             opt = layer_copy(Path(scratch) / mode / "opt")

@@ -134,6 +134,8 @@ def with_queue_depths(
                     QueueUrl=url, AttributeNames=QUEUE_DEPTH_ATTRIBUTES
                 )["Attributes"]
                 depths[kind] = sum(int(attributes.get(a, 0)) for a in QUEUE_DEPTH_ATTRIBUTES)
+                # a surface from before the dead-letter queue was recorded gets its name
+                entry["surface"]["queue"].setdefault(kind, url.rstrip("/").rsplit("/", 1)[-1])
             entry["queueMessages"] = depths
     return {**ledger, "versions": versions}
 
@@ -232,10 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ledger = with_queue_depths(ledger, document, _sqs_client())
             elif unknown := unknown_queue_depths(ledger):
                 print(
-                    f"mlserve ledger: note: the ledger does not say whether the work queues of "
-                    f"{', '.join(unknown)} still hold messages, so the pack cannot refuse a "
-                    "deployment that deletes one with messages in it; pass --queue-depths "
-                    "before retiring a queue version",
+                    f"mlserve ledger: note: the ledger does not say whether the queues (work, "
+                    f"results, dead letters) of {', '.join(unknown)} still hold messages, so the "
+                    "pack cannot refuse a deployment that deletes one with messages in it; pass "
+                    "--queue-depths before retiring a queue version",
                     file=sys.stderr,
                 )
         config: dict[str, Any] = policy_config(ledger, today=args.today)

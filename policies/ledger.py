@@ -249,7 +249,10 @@ def _entry(service: str, version: Any, entry: Any) -> LedgerEntry | str:
 
 
 def _depths(recorded: Any) -> dict[str, int]:
-    """The queues that held messages when the ledger was made, by kind."""
+    """The queues that held messages when the ledger was made, by kind (a number alone, as the
+    first ledgers with depths wrote it, is the work queue's)."""
+    if whole_number(recorded):
+        return {"work": whole_number(recorded) or 0}
     if not isinstance(recorded, Mapping):
         return {}
     return {kind: held for kind, value in recorded.items() if (held := whole_number(value))}

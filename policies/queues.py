@@ -181,7 +181,11 @@ def _queue_version(name: str, name_prefix: str, environment: str) -> VersionRef 
 ROLE = "aws:iam/role:Role"
 ATTACHMENTS = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
                "aws:iam/policyAttachment:PolicyAttachment")  # fmt: skip
-AWS_MANAGED_SQS = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(service-role/)?AmazonSQS")
+# AWS-managed policies that grant SQS actions on every queue (AmazonSQSFullAccess, ...ReadOnly...,
+# and the Lambda execution role for SQS event sources)
+AWS_MANAGED_SQS = re.compile(
+    r"^arn:aws[a-z-]*:iam::aws:policy/(service-role/)?(AmazonSQS|AWSLambdaSQSQueueExecutionRole)"
+)
 
 
 def queue_grants_scoped_validator(
@@ -190,13 +194,19 @@ def queue_grants_scoped_validator(
     """Identity policies (inline, a role's inline ones, attached AWS-managed ones) name the SQS
     actions and the queues they grant."""
     documents: list[Any] = []
+    managed: list[Any] = []
     if args.resource_type in IDENTITY_POLICY_TYPES:
         documents.append(lookup(args.props, "policy"))
+    elif args.resource_type in ATTACHMENTS:
+        managed.append(lookup(args.props, "policyArn"))
     elif args.resource_type == ROLE:
+        for key in ("inlinePolicies", "managedPolicyArns"):
+            if isinstance(lookup(args.props, key), Unknown):
+                unknown(key)
         documents += [lookup(p, "policy") for p in items(args.props, "inlinePolicies")]
-    managed = [lookup(args.props, "policyArn")] if args.resource_type in ATTACHMENTS else []
-    if args.resource_type == ROLE:
         managed += list(items(args.props, "managedPolicyArns"))
+    if any(isinstance(arn, Unknown) for arn in managed):
+        unknown("policyArn")
     for arn in managed:
         if isinstance(arn, str) and AWS_MANAGED_SQS.match(arn):
             report_violation(
@@ -223,18 +233,25 @@ def _broad_sqs_grants(document: Any) -> Iterator[str]:
         if lookup(statement, "Effect") != "Allow":
             continue
         sid = lookup(statement, "Sid") or f"#{number}"
-        if (
-            lookup(statement, "NotAction") is not None
-            or lookup(statement, "NotResource") is not None
-        ):
-            yield (
-                f"statement {sid} allows by NotAction or NotResource, which can reach every SQS "
-                "queue; name the actions and the resources it allows"
-            )
+        not_actions = _strings(lookup(statement, "NotAction"))
+        if lookup(statement, "NotAction") is not None:
+            # everything but the listed actions: SQS too, unless all of it is listed
+            if not any(_covers_all_sqs(action) for action in not_actions):
+                yield (
+                    f"statement {sid} allows every action but {', '.join(not_actions)}, SQS on "
+                    "every queue among them; name the actions it allows"
+                )
             continue
         actions = _strings(lookup(statement, "Action"))
         sqs = [a for a in actions if _may_match_sqs(a)]
         if not sqs:
+            continue
+        if lookup(statement, "NotResource") is not None:
+            excluded = ", ".join(_strings(lookup(statement, "NotResource")))
+            yield (
+                f"statement {sid} grants {', '.join(sqs)} on every resource but {excluded}; "
+                "name the queues by ARN"
+            )
             continue
         resources = _strings(lookup(statement, "Resource"))
         if any(_wildcard(action) for action in sqs):
@@ -253,13 +270,23 @@ def _wildcard(text: str) -> bool:
     return "*" in text or "?" in text
 
 
+def _pattern(text: str) -> re.Pattern[str]:
+    """An IAM pattern (`*` any run, `?` one character, any case) as a regular expression."""
+    escaped = re.escape(text.lower()).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.compile(f"^{escaped}$")
+
+
 def _may_match_sqs(action: str) -> bool:
-    """Whether an IAM action pattern (`*` and `?` wildcards, any case) can match an SQS action."""
-    service = action.split(":", 1)[0].lower()
-    return action == "*" or (
-        re.fullmatch(service.replace("?", ".").replace("*", ".*"), "sqs") is not None
-        and ":" in action
-    )
+    """Whether an IAM action pattern can match some SQS action."""
+    if action == "*":
+        return True
+    service, colon, _ = action.partition(":")
+    return bool(colon) and _pattern(service).fullmatch("sqs") is not None
+
+
+def _covers_all_sqs(action: str) -> bool:
+    """Whether an IAM action pattern matches every SQS action (`sqs:*`, `*`)."""
+    return action == "*" or (_may_match_sqs(action) and action.partition(":")[2] == "*")
 
 
 def _strings(value: Any) -> list[str]:

@@ -122,7 +122,11 @@ def _queue_problems(
             queues[name] = queue
     read: set[str] = set()  # names of the queues some mapping reads
     for mapping in index.of_type(EVENT_SOURCE_MAPPING):
-        if lookup(mapping.props, "enabled") is False:
+        enabled = lookup(mapping.props, "enabled")
+        if isinstance(enabled, Unknown):
+            unknowns.note(f"{mapping.name}.enabled")
+            continue
+        if enabled is False:
             continue  # a disabled mapping reads nothing
         source = text(mapping.props, "eventSourceArn")
         match = QUEUE_ARN.fullmatch(source) if isinstance(source, str) else None

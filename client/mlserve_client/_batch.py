@@ -188,9 +188,14 @@ def receive(
     messages = reply.get("Messages", [])
     results = [_result(message, response_model, url) for message in messages]
     if messages:
-        queues.sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
-        ])  # fmt: skip
+        entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                   for n, m in enumerate(messages)]  # fmt: skip
+        try:
+            queues.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        except Exception as error:  # the results were read; they will be delivered again
+            raise MlserveError(f"read {len(messages)} result(s) of {service} {version} but "
+                               f"could not delete them from {url} ({error}); they will be "
+                               "delivered again: key results by id") from error  # fmt: skip
     return results
 
 

@@ -138,7 +138,9 @@ def _failed(answer: Any, batch: list[dict[str, Any]]) -> set[str]:
     items = answer.get("batchItemFailures") if isinstance(answer, dict) else None
     if not isinstance(items, list):
         return ids
-    reported = {str(item.get("itemIdentifier")) for item in items if isinstance(item, dict)}
+    if not all(isinstance(item, dict) for item in items):
+        return ids
+    reported = {str(item.get("itemIdentifier")) for item in items}
     return reported if reported <= ids else ids
 
 

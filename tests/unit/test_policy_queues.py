@@ -218,3 +218,35 @@ def test_given_role_inline_policy_or_sqs_managed_policy_then_it_is_named() -> No
                           {"role": "r", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
                           name="b")  # fmt: skip
     assert check(queues.queue_grants_scoped, plain) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::x"},
+        {"Effect": "Allow", "NotAction": "sqs:*", "Resource": "*"},
+        {"Effect": "Allow", "NotAction": ["iam:*", "*"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "(x:y", "Resource": "*"},
+    ],
+)
+def test_given_statement_that_cannot_reach_sqs_then_the_grant_check_passes(
+    statement: dict[str, Any],
+) -> None:
+    args = resource_args("aws:iam/rolePolicy:RolePolicy", policy(statement), name="p")
+    assert check(queues.queue_grants_scoped, args) == []
+
+
+def test_given_lambdas_managed_sqs_execution_role_then_it_is_named() -> None:
+    arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+    args = resource_args("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                         {"role": "r", "policyArn": arn}, name="a")  # fmt: skip
+    assert any(
+        "AWSLambdaSQSQueueExecutionRole" in m for m in check(queues.queue_grants_scoped, args)
+    )
+
+
+def test_given_unknown_role_lists_then_the_grant_check_waits() -> None:
+    for key in ("inlinePolicies", "managedPolicyArns"):
+        args = resource_args("aws:iam/role:Role", {key: UNKNOWN}, name="r")
+        with pytest.raises(UnknownValueError):
+            check(queues.queue_grants_scoped, args)

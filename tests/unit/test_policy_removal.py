@@ -290,3 +290,47 @@ def test_given_unreadable_entry_when_checked_then_violation_says_so_not_gone(
         "churn v2's entry in mlserve:services could not be read, so its removal cannot be "
         "judged; fix it (see mlserve-config-readable)"
     ]
+
+
+QUEUE = "aws:sqs/queue:Queue"
+V1_QUEUES = {"work": "churn_v1-prod", "results": "churn_v1-prod-results",
+             "deadLetter": "churn_v1-prod-dlq"}  # fmt: skip
+
+
+def with_queue(depths: Any) -> dict[str, Any]:
+    """The ledger with churn v1 a queue version whose queues held `depths` messages."""
+    ledger = copy.deepcopy(LEDGER)
+    entry = ledger["versions"]["churn"]["v1"]
+    entry["surface"] = {"routes": [], "auth": "none", "queue": {**V1_QUEUES, "route": "POST /p"}}
+    entry["queueMessages"] = depths
+    return ledger
+
+
+@pytest.mark.parametrize(
+    ("depths", "named"),
+    [
+        ({"work": 0, "results": 2, "deadLetter": 0}, "results queue churn_v1-prod-results held 2"),
+        ({"work": 0, "results": 0, "deadLetter": 7}, "dead-letter queue churn_v1-prod-dlq held 7"),
+        (3, "work queue churn_v1-prod held 3"),  # the first ledgers wrote the work queue's alone
+    ],
+)
+def test_given_retired_queue_version_whose_queues_held_messages_then_blocked(
+    monkeypatch: pytest.MonkeyPatch, depths: Any, named: str
+) -> None:
+    messages = verdict(monkeypatch, edited(v1=RETIRED_V1), deployed("v2"), today="2027-07-01",
+                       ledger=with_queue(depths))  # fmt: skip
+    assert any(named in message for message in messages), messages
+
+
+def test_given_retired_queue_version_whose_queues_were_empty_then_it_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = with_queue({"work": 0, "results": 0, "deadLetter": 0})
+    assert verdict(monkeypatch, edited(v1=RETIRED_V1), deployed("v2"), today="2027-07-01",
+                   ledger=empty) == []  # fmt: skip
+
+
+def test_given_queue_with_messages_kept_then_it_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = [*deployed("v1", "v2"), *(stack_resource(QUEUE, {"name": n}, name=n)
+                                          for n in V1_QUEUES.values())]  # fmt: skip
+    assert verdict(monkeypatch, PROD_SERVICES, resources, ledger=with_queue({"work": 5})) == []

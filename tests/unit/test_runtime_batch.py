@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 
 from components.settings import VersionSettings
 from mlserve_runtime import clock
-from mlserve_runtime.batch import RESULT_LIMIT, SEND_BATCH_ENTRIES, _chunks
+from mlserve_runtime.batch import (
+    FAILED,
+    RESULT_LIMIT,
+    SEND_BATCH_ENTRIES,
+    RefusedError,
+    SqsSender,
+    _chunks,
+)
 from mlserve_runtime.conventions import ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET, sunset_moment
 from mlserve_runtime.queue_events import queue_arn, sqs_event
 from tests.conftest import TODAY
@@ -221,7 +228,7 @@ class FlakySender:
         return failed
 
 
-def consumer_for(version: VersionSettings, sender: FlakySender) -> Any:
+def consumer_for(version: VersionSettings, sender: FlakySender, count: Any = None) -> Any:
     """The version's SQS handler with `sender`, built as serve() builds it."""
     from mlserve_runtime.batch import consumer
     from mlserve_runtime.lifecycle import read_lifecycle
@@ -239,7 +246,7 @@ def consumer_for(version: VersionSettings, sender: FlakySender) -> Any:
         request_model=getattr(module.contract, models["request"]),
         response_model=getattr(module.contract, models["response"]),
         lifecycle=read_lifecycle(env), env=env, max_body_bytes=65536,
-        log=__import__("logging").getLogger("test"), count=None, sender=sender,
+        log=__import__("logging").getLogger("test"), count=count, sender=sender,
     )  # fmt: skip
 
 
@@ -257,7 +264,10 @@ def test_given_a_send_that_fails_after_the_first_call_then_only_unsent_results_a
     ids = {r["messageId"]: f"m{n}" for n, r in enumerate(event["Records"])}
     # the first 10 were sent and are done; the other 5 are retried, none of them twice
     assert sent_ids == {f"m{n}" for n in range(10)}
-    assert {ids[m] for m in retried} == {f"m{n}" for n in range(10, 15)}
+    assert sorted(ids[item["itemIdentifier"]] for item in answer["batchItemFailures"]) == sorted(
+        f"m{n}" for n in range(10, 15)
+    )
+    assert len(retried) == 5
 
 
 @pytest.mark.parametrize("version", QUEUED, ids=IDS)
@@ -267,7 +277,7 @@ def test_given_reply_to_that_takes_nothing_then_results_go_to_the_results_queue(
     class RefusingReplies(FlakySender):
         def send(self, url: str, bodies: list[str], attributes: dict[str, Any]) -> list[int]:
             if url.endswith("/caller"):
-                raise PermissionError("AccessDenied")
+                raise RefusedError("AccessDenied")
             self.sent.append((url, bodies))
             return []
 
@@ -280,3 +290,69 @@ def test_given_reply_to_that_takes_nothing_then_results_go_to_the_results_queue(
     assert answer == {"batchItemFailures": []}
     assert [url for url, _ in sender.sent] == ["https://sqs.us-east-1.amazonaws.com/1/r"]
     assert len(sender.sent[0][1]) == 3
+
+
+@pytest.mark.parametrize("version", QUEUED, ids=IDS)
+def test_given_reply_to_that_fails_for_a_while_then_its_messages_are_retried_not_shared(
+    version: VersionSettings,
+) -> None:
+    class FailingReplies(FlakySender):
+        def send(self, url: str, bodies: list[str], attributes: dict[str, Any]) -> list[int]:
+            if url.endswith("/caller"):
+                return list(range(len(bodies)))  # throttled: nothing taken, nothing refused
+            self.sent.append((url, bodies))
+            return []
+
+    sender = FailingReplies(good=0)
+    handle = consumer_for(version, sender)
+    reply = "https://sqs.us-east-1.amazonaws.com/123456789012/caller"
+    bodies = [json.dumps({"id": "p", "request": queue_example(version), "replyTo": reply})]
+    event = sqs_event(bodies, queue_arn(version.queue_name("work")))
+    answer = handle(event, None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert sender.sent == []  # the private result never reached the shared results queue
+
+
+class SqsStandIn:
+    """send_message_batch as SQS answers it: the `fail_calls`-th calls raise `error`."""
+
+    def __init__(self, fail_calls: set[int], error: Exception) -> None:
+        self.calls, self.fail_calls, self.error = 0, fail_calls, error
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        if self.calls in self.fail_calls:
+            raise self.error
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+
+def test_given_sqs_failing_one_call_then_the_sender_fails_only_that_calls_bodies() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    sender = SqsSender()
+    sender._client = SqsStandIn({2}, EndpointConnectionError(endpoint_url="https://sqs"))
+    assert sender.send("https://q", ["{}"] * 25, {}) == list(range(10, 20))
+
+
+def test_given_sqs_refusing_then_the_sender_says_refused() -> None:
+    from botocore.exceptions import ClientError
+
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "SendMessageBatch")
+    sender = SqsSender()
+    sender._client = SqsStandIn({1}, denied)
+    with pytest.raises(RefusedError):
+        sender.send("https://q", ["{}"], {})
+
+
+@pytest.mark.parametrize("version", QUEUED[:1], ids=IDS[:1])
+def test_given_unsent_results_then_the_metric_counts_them_as_failed_not_ok(
+    version: VersionSettings,
+) -> None:
+    counted: list[tuple[str, int]] = []
+    sender = FlakySender(good=0)  # sends nothing
+    handle = consumer_for(
+        version, sender, count=lambda v, lc, outcome, n: counted.append((outcome, n))
+    )
+    bodies = [json.dumps({"id": "a", "request": queue_example(version)}), "nope"]
+    handle(sqs_event(bodies, queue_arn(version.queue_name("work"))), None)
+    assert counted == [(FAILED, 2)]

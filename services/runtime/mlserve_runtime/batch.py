@@ -88,9 +88,21 @@ def result_model(response_model: type[BaseModel]) -> type[BaseModel]:
     return model
 
 
+# What SQS answers when the version may not send to a queue or it does not exist: a replyTo
+# answered so goes to the results queue; any other failure is retried, so a caller's private
+# results never land on the shared queue by accident.
+REFUSALS = frozenset({"AccessDenied", "AccessDeniedException", "QueueDoesNotExist",
+                      "AWS.SimpleQueueService.NonExistentQueue", "InvalidAddress"})  # fmt: skip
+
+
+class RefusedError(Exception):
+    """The queue does not take this version's results at all (no permission, no such queue)."""
+
+
 class Sender(Protocol):
     """Sends result bodies to a queue; returns the indexes of those it could not send (a call
-    that fails as a whole fails only its own bodies: those sent before stay sent)."""
+    that fails as a whole fails only its own bodies: those sent before stay sent); raises
+    RefusedError when the queue takes none."""
 
     def send(self, url: str, bodies: list[str], attributes: dict[str, Any]) -> list[int]:
         """Send `bodies` to the queue at `url`, each with the message `attributes`."""
@@ -124,7 +136,10 @@ class SqsSender:
             ]
             try:
                 reply = self._client.send_message_batch(QueueUrl=url, Entries=entries)
-            except Exception:  # refused or unreachable: these bodies were not sent
+            except Exception as error:  # unreachable, throttled: these bodies were not sent
+                code = getattr(error, "response", {}).get("Error", {}).get("Code")
+                if code in REFUSALS:
+                    raise RefusedError(code) from error
                 failed += range(start, start + len(chunk))
                 continue
             failed += [int(entry["Id"]) for entry in reply.get("Failed", [])]
@@ -299,27 +314,27 @@ def _send_all(
     attributes: dict[str, Any],
     log: Any,
 ) -> list[str]:
-    """Send each destination's results; what a `replyTo` queue did not take (the version may
-    not send there, or it failed) goes to the results queue instead. The message ids whose
-    result could not be sent at all."""
+    """Send each destination's results; a `replyTo` queue that refuses them (the version may
+    not send there, or it does not exist) has them go to the results queue instead. The message
+    ids whose result could not be sent, to be received again."""
     unsent: list[str] = []
     fallback: list[tuple[str, str]] = []
     for url, results in outgoing.items():
         try:
             failed = sender.send(url, [body for _, body in results], attributes)
+        except RefusedError:
+            if url != results_url:
+                log.warning("replyTo refused; results go to the results queue",
+                            extra={"reply_to": url, "messages": len(results)})  # fmt: skip
+                fallback += results
+                continue
+            failed = list(range(len(results)))
         except Exception:
             failed = list(range(len(results)))
-        if not failed:
-            continue
-        missed = [results[index] for index in failed]
-        if url == results_url:
+        if failed:
             log.warning("results not sent; their messages are received again",
-                        extra={"messages": len(missed)})  # fmt: skip
-            unsent += [message_id for message_id, _ in missed]
-        else:
-            log.warning("replyTo refused; results go to the results queue",
-                        extra={"reply_to": url, "messages": len(missed)})  # fmt: skip
-            fallback += missed
+                        extra={"queue": url, "messages": len(failed)})  # fmt: skip
+            unsent += [results[index][0] for index in failed]
     if fallback:
         unsent += _send_all(sender, {results_url: fallback}, results_url, attributes, log)
     return unsent
