@@ -27,11 +27,10 @@ from mlserve_runtime.conventions import (
     DEPRECATED,
     ENV_RESULTS_QUEUE_URL,
     PROBLEM_INVALID_REQUEST,
-    PROBLEM_VERSION_SUNSET,
     SQS_EVENT_SOURCE,
     outcome,
 )
-from mlserve_runtime.lifecycle import DeploymentError, Lifecycle, lifecycle_headers
+from mlserve_runtime.lifecycle import DeploymentError, Lifecycle, gone_problem, lifecycle_headers
 from mlserve_runtime.metrics import Count
 from mlserve_runtime.problem import bounded_errors, field_errors, problem_body
 
@@ -197,23 +196,26 @@ def consumer(
         if name in (ATTRIBUTE_DEPRECATION, ATTRIBUTE_SUNSET)
     }
     sunset_at = lifecycle.sunset_at if lifecycle.status == DEPRECATED else None
+    sunset_problem = gone_problem(lifecycle) if sunset_at is not None else {}
     version_member = ',"version":' + json.dumps(version) + ',"response":'
+
+    def problem_result(content: dict[str, Any], body: Any) -> str:
+        return json.dumps({"id": _lenient_id(body), "version": version, "problem": content})
 
     def problem(status: int, message_id: str, body: Any, title: str, detail: str,
                 type_: str, **extensions: Any) -> str:  # fmt: skip
         content = problem_body(status, title, detail, type_, messageId=message_id, **extensions)
-        return json.dumps({"id": _lenient_id(body), "version": version, "problem": content})
+        return problem_result(content, body)
 
     def answer_record(message_id: str, body: Any, gone: bool) -> tuple[str, str, int]:
         """(where the result goes, the result, its HTTP-like status); raises on what a retry
         might fix."""
         if gone:
-            return results_url, problem(
-                410, message_id, body, "API version sunset",
-                f"{service} {version} was sunset on {lifecycle.sunset_on}T23:59:59Z and answers no "
-                f"more messages; send them to its successor {lifecycle.successor_path}",
-                PROBLEM_VERSION_SUNSET, successor=lifecycle.successor_path,
-            ), 410  # fmt: skip
+            return (
+                results_url,
+                problem_result({**sunset_problem, "messageId": message_id}, body),
+                410,
+            )
         if (
             not isinstance(body, str)
             or len(body) > max_body_bytes
@@ -257,9 +259,8 @@ def consumer(
     def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         outgoing: dict[str, list[tuple[str, str]]] = {}
-        failures: list[str] = []
-        outcomes: dict[str, int] = {}
-        answered: dict[str, str] = {}
+        raised: list[str] = []
+        answered: list[tuple[str, str]] = []  # (message id, outcome) of each result to send
         gone = sunset_at is not None and clock.now() > sunset_at
         for record in event["Records"]:
             message_id = record["messageId"]
@@ -268,24 +269,21 @@ def consumer(
             except Exception:  # the model failed: a retry may succeed, the DLQ keeps it if not
                 log.exception("message failed; it returns to the queue",
                               extra={"message_id": message_id})  # fmt: skip
-                failures.append(message_id)
-                outcomes[FAILED] = outcomes.get(FAILED, 0) + 1
+                raised.append(message_id)
                 continue
             found = outgoing.get(destination)
             if found is None:
                 found = outgoing[destination] = []
             found.append((message_id, result))
-            name = OK if status == 200 else outcome(status)
-            outcomes[name] = outcomes.get(name, 0) + 1
-            answered[message_id] = name
+            answered.append((message_id, OK if status == 200 else outcome(status)))
         unsent = _send_all(sender, outgoing, results_url, attributes, log)
-        if unsent:  # counted as what they are: messages that will be received again
-            failures += unsent
-            for message_id in unsent:
-                name = answered[message_id]
-                outcomes[name] -= 1
-            outcomes[FAILED] = outcomes.get(FAILED, 0) + len(unsent)
-            outcomes = {name: number for name, number in outcomes.items() if number}
+        failures = raised + unsent
+        # counted as what they are: an unsent result's message will be received again
+        outcomes: dict[str, int] = {FAILED: len(failures)} if failures else {}
+        retried = set(unsent)
+        for message_id, name in answered:
+            if message_id not in retried:
+                outcomes[name] = outcomes.get(name, 0) + 1
         if count is not None:
             for name, number in outcomes.items():
                 count(version, lifecycle.status, name, number)

@@ -31,7 +31,7 @@ from mlserve_runtime.conventions import (
     http_date,
     sunset_moment,
 )
-from mlserve_runtime.problem import problem_response
+from mlserve_runtime.problem import as_response, problem_body
 
 Handler = Callable[[Any, Any], Any]
 
@@ -128,19 +128,24 @@ def lifecycle_headers(lifecycle: Lifecycle) -> dict[str, str]:
     }
 
 
-def gone_response(lifecycle: Lifecycle, headers: Mapping[str, str]) -> dict[str, Any]:
-    """The 410 a version answers after its sunset moment, naming its successor."""
+def gone_problem(lifecycle: Lifecycle) -> dict[str, Any]:
+    """The problem a version answers after its sunset moment (a 410), naming its successor;
+    HTTP and queue callers get the same one."""
     name = f"{lifecycle.service} {lifecycle.version}" if lifecycle.base_path else "This version"
-    return problem_response(
+    return problem_body(
         410,
         "API version sunset",
         f"{name} was sunset on {lifecycle.sunset_on}T23:59:59Z and no longer answers; "
         f"use its successor {lifecycle.successor_path}",
         PROBLEM_VERSION_SUNSET,
-        headers,
         successor=lifecycle.successor_path,
         sunset=f"{lifecycle.sunset_on}T23:59:59Z",
     )
+
+
+def gone_response(lifecycle: Lifecycle, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The 410 response of a version after its sunset moment."""
+    return as_response(gone_problem(lifecycle), headers)
 
 
 def versioned(handler: Handler, environ: Mapping[str, str] | None = None) -> Handler:

@@ -31,9 +31,15 @@ def problem_response(
     **extensions: Any,
 ) -> dict[str, Any]:
     """A complete Lambda response carrying a problem+json body."""
-    body = problem_body(status, title, detail, type_, **extensions)
+    return as_response(problem_body(status, title, detail, type_, **extensions), headers)
+
+
+def as_response(
+    body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A problem object as a complete Lambda response."""
     return {
-        "statusCode": status,
+        "statusCode": body["status"],
         "headers": {"Content-Type": PROBLEM_JSON, **(headers or {})},
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,
