@@ -31,10 +31,10 @@ from conventions import (
 )
 from permissions import IDENTITY_POLICY_TYPES
 from properties import Unknown, Unknowns, guarded, items, lookup, text, unknown, whole_number
-from resources import ALIAS, LAMBDA_ARN, QUEUE, QUEUE_ARN
+from resources import ALIAS, LAMBDA_ARN
 from resources import EVENT_SOURCE_MAPPING as MAPPING
 from stack_config import stack_config
-from stack_index import StackIndex, index_stack, linked
+from stack_index import StackIndex, index_stack, linked, source_queue_name
 
 PARTIAL_FAILURES = "ReportBatchItemFailures"
 LAMBDA_DEFAULT_TIMEOUT = 3  # seconds, when a function sets none
@@ -57,12 +57,11 @@ def _mapping_problems(
 ) -> Iterator[str]:
     config = stack_config()
     where = f"event source mapping {mapping.name!r}"
-    queue = _source_queue(mapping, unknowns)
-    if queue is None:
-        return
-    name = text(queue.props, "name") if isinstance(queue, PolicyResource) else queue
-    if isinstance(name, Unknown) or name is None:
-        unknowns.note(f"{mapping.name}: the name of the queue it reads")
+    name = source_queue_name(mapping)
+    if name is None:
+        return  # not SQS: no batch caller's concern
+    if isinstance(name, Unknown):
+        unknowns.note(f"{mapping.name}: the queue it reads")
         return
     ref = _queue_version(name, config.name_prefix, config.environment or "")
     if ref is None:
@@ -93,26 +92,10 @@ def _mapping_problems(
             "filter without invoking the function, so a batch caller's message would vanish "
             "unanswered. Remove filterCriteria; every message gets a result or a problem"
         )
-    if isinstance(queue, PolicyResource):
+    queue = index.queues_by_name.get(name)
+    if queue is not None:
         owner = index.functions_by_name.get(function)
         yield from _visibility_problems(mapping, queue, name, ref, owner, unknowns)
-
-
-def _source_queue(mapping: PolicyResource, unknowns: Unknowns) -> PolicyResource | str | None:
-    """The queue resource the mapping reads (its name when it is outside the stack)."""
-    source = text(mapping.props, "eventSourceArn")
-    linked_queues = linked(mapping, "eventSourceArn", QUEUE)
-    if isinstance(source, str):
-        match = QUEUE_ARN.fullmatch(source)
-        by_name = [q for q in linked_queues if match and text(q.props, "name") == match.group(1)]
-        if by_name:
-            return by_name[0]
-        return match.group(1) if match else None  # not SQS: no batch caller's concern
-    if isinstance(source, Unknown) and linked_queues:
-        return linked_queues[0]
-    if isinstance(source, Unknown):
-        unknowns.note(f"{mapping.name}.eventSourceArn")
-    return None
 
 
 def _target_problems(

@@ -17,8 +17,7 @@ from pulumi_policy import (
 
 from conventions import VersionRef, alias_name, function_name
 from ledger import LEDGER_SCHEMA, LedgerEntry, judgement
-from properties import Unknown, Unknowns, guarded, text
-from resources import QUEUE
+from properties import Unknowns, guarded
 from stack_config import StackConfig, stack_config
 from stack_index import StackIndex, index_stack
 
@@ -42,16 +41,15 @@ def no_removal_of_non_deprecated_versions_validator(
         return
     index = index_stack(args.resources)
     unknowns = Unknowns()
-    queues = {text(queue.props, "name") for queue in index.of_type(QUEUE)}
     for entry in judged.ledger.entries.values():
         problem = _problem(entry, config, index, judged.today, unknowns)
         if problem is not None:
             report_violation(problem, None)
         for kind, held in entry.queue_messages.items():
             name = (entry.queues or {}).get(kind)
-            if name is None or name in queues:
+            if name is None or name in index.queues_by_name:
                 continue
-            if any(isinstance(known, Unknown) for known in queues):
+            if index.queues_named_later:
                 unknowns.note(f"whether {entry.ref}'s {kind} queue stays")
                 continue
             report_violation(

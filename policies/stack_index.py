@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from pulumi_policy import PolicyResource
 
-from properties import Unknown, text
-from resources import ALIAS, FUNCTION, function_name_of
+from properties import UNKNOWN, Unknown, text
+from resources import ALIAS, FUNCTION, QUEUE, QUEUE_ARN, function_name_of
 
 
 @dataclass
@@ -25,6 +25,9 @@ class StackIndex:
     """Functions whose name is unknown until the update (preview)."""
     aliases_named_later: int = 0
     """Aliases whose name or function is unknown until the update (preview)."""
+    queues_by_name: dict[str, PolicyResource] = field(default_factory=dict)
+    queues_named_later: int = 0
+    """SQS queues whose name is unknown until the update (preview)."""
 
     def of_type(self, resource_type: str) -> list[PolicyResource]:
         """The resources of one type, in the order the engine sent them."""
@@ -57,6 +60,12 @@ def index_stack(resources: Sequence[PolicyResource]) -> StackIndex:
                 index.aliases_by_name[(function_name_of(function), name)] = resource
             elif isinstance(function, Unknown) or isinstance(name, Unknown):
                 index.aliases_named_later += 1
+        elif resource.resource_type == QUEUE:
+            name = text(resource.props, "name")
+            if isinstance(name, str):
+                index.queues_by_name[name] = resource
+            elif isinstance(name, Unknown):
+                index.queues_named_later += 1
     _last = (resources, index)
     return index
 
@@ -76,3 +85,18 @@ def linked(resource: PolicyResource, prop: str, resource_type: str) -> list[Poli
         for dependency in resource.dependencies
         if dependency.resource_type == resource_type
     ]
+
+
+def source_queue_name(mapping: PolicyResource) -> str | Unknown | None:
+    """The name of the SQS queue an event source mapping reads: from its ARN, or while the ARN
+    is unknown (preview), from the queue it was computed from; None when it reads no SQS queue."""
+    source = text(mapping.props, "eventSourceArn")
+    if isinstance(source, str):
+        match = QUEUE_ARN.fullmatch(source)
+        return match.group(1) if match else None
+    if not isinstance(source, Unknown):
+        return None
+    for queue in linked(mapping, "eventSourceArn", QUEUE):
+        name = text(queue.props, "name")
+        return name if isinstance(name, str) else UNKNOWN
+    return UNKNOWN

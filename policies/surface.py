@@ -27,9 +27,9 @@ from pulumi_policy import (
 from conventions import SURFACE_MODULE, VersionRef, declared_surface, parse_function_name
 from ledger import LEDGER_SCHEMA, Ledger, LedgerEntry, judgement
 from properties import Unknown, Unknowns, guarded, items, lookup, text
-from resources import EVENT_SOURCE_MAPPING, FUNCTION, QUEUE, QUEUE_ARN, ROUTE, STAGE
+from resources import EVENT_SOURCE_MAPPING, FUNCTION, ROUTE, STAGE
 from stack_config import stack_config
-from stack_index import StackIndex, index_stack, linked
+from stack_index import StackIndex, index_stack, source_queue_name
 
 DOMAIN = "aws:apigatewayv2/domainName:DomainName"
 
@@ -113,28 +113,17 @@ def _queue_problems(
 ) -> Iterator[str]:
     """A version's batch callers keep its work queue, a mapping that reads it, and its results
     queue, under the names the last deployment had."""
-    queues: dict[str, PolicyResource] = {}
-    for queue in index.of_type(QUEUE):
-        name = text(queue.props, "name")
-        if isinstance(name, Unknown):
-            unknowns.note(f"{queue.name}.name")
-        elif isinstance(name, str):
-            queues[name] = queue
-    read: set[str] = set()  # names of the queues some mapping reads
+    if index.queues_named_later:
+        unknowns.note("the names of new queues")
+    read: set[str] = set()  # names of the queues some enabled mapping reads
     for mapping in index.of_type(EVENT_SOURCE_MAPPING):
         enabled = lookup(mapping.props, "enabled")
-        if isinstance(enabled, Unknown):
-            unknowns.note(f"{mapping.name}.enabled")
-            continue
-        if enabled is False:
-            continue  # a disabled mapping reads nothing
-        source = text(mapping.props, "eventSourceArn")
-        match = QUEUE_ARN.fullmatch(source) if isinstance(source, str) else None
-        if match:
-            read.add(match.group(1))
-        for queue in linked(mapping, "eventSourceArn", QUEUE):
-            if isinstance(name := text(queue.props, "name"), str):
-                read.add(name)
+        name = source_queue_name(mapping)
+        if isinstance(enabled, Unknown) or isinstance(name, Unknown):
+            unknowns.note(f"{mapping.name}: whether and what it reads")
+        elif enabled is not False and name is not None:  # a disabled mapping reads nothing
+            read.add(name)
+    queues = index.queues_by_name
     for entry in answering:
         if entry.queues is None:
             continue
