@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -119,36 +119,39 @@ def with_queue_depths(
     empty."""
     urls = _outputs(stack_output).get("queues") or {}
     versions = json.loads(json.dumps(ledger["versions"]))
-    for service, entries in versions.items():
-        for version, entry in entries.items():
-            if not isinstance((entry.get("surface") or {}).get("queue"), Mapping):
-                continue
-            found = urls.get(f"{service}/{version}") or {}
-            depths = {}
-            for kind in QUEUE_SUFFIXES:
-                url = found.get(kind)
-                if not isinstance(url, str):
-                    raise LedgerError(f"the stack output's `queues` has no {kind} queue URL for "
-                                      f"{service}/{version}")  # fmt: skip
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=QUEUE_DEPTH_ATTRIBUTES
-                )["Attributes"]
-                depths[kind] = sum(int(attributes.get(a, 0)) for a in QUEUE_DEPTH_ATTRIBUTES)
-                # a surface from before the dead-letter queue was recorded gets its name
-                entry["surface"]["queue"].setdefault(kind, url.rstrip("/").rsplit("/", 1)[-1])
-            entry["queueMessages"] = depths
+    for service, version, entry in _queue_versions(versions):
+        found = urls.get(f"{service}/{version}") or {}
+        depths = {}
+        for kind in QUEUE_SUFFIXES:
+            url = found.get(kind)
+            if not isinstance(url, str):
+                raise LedgerError(f"the stack output's `queues` has no {kind} queue URL for "
+                                  f"{service}/{version}")  # fmt: skip
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=QUEUE_DEPTH_ATTRIBUTES
+            )["Attributes"]
+            depths[kind] = sum(int(attributes.get(a, 0)) for a in QUEUE_DEPTH_ATTRIBUTES)
+            # a surface from before the dead-letter queue was recorded gets its name
+            entry["surface"]["queue"].setdefault(kind, url.rstrip("/").rsplit("/", 1)[-1])
+        entry["queueMessages"] = depths
     return {**ledger, "versions": versions}
 
 
 def unknown_queue_depths(ledger: Mapping[str, Any]) -> list[str]:
-    """The versions with a work queue whose depth the ledger does not record."""
+    """The versions with queues whose depths the ledger does not record."""
     return [
         f"{service} {version}"
-        for service, entries in (ledger.get("versions") or {}).items()
-        for version, entry in entries.items()
-        if isinstance((entry.get("surface") or {}).get("queue"), Mapping)
-        and "queueMessages" not in entry
+        for service, version, entry in _queue_versions(ledger.get("versions") or {})
+        if "queueMessages" not in entry
     ]
+
+
+def _queue_versions(versions: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(service, version, entry) of every ledger entry whose surface has queues."""
+    for service, entries in versions.items():
+        for version, entry in entries.items():
+            if isinstance((entry.get("surface") or {}).get("queue"), Mapping):
+                yield service, version, entry
 
 
 def _outputs(document: Mapping[str, Any]) -> Mapping[str, Any]:
