@@ -12,7 +12,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.installed
+# The CPython of each runtime that packages carry bytecode for (components/bytecode.py), from
+# Debian's archive: this machine's Python cannot write bytecode another minor would load.
+build/interpreters/.fetched: components/bytecode.py | $(VENV)/.installed
+	$(PY) -m mlserve layer interpreters
+	touch $@
+
+setup: $(VENV)/.installed build/interpreters/.fetched
 
 preview: setup
 	$(PY) -m mlserve preview $(if $(STACK),--stack $(STACK),--all) $(if $(LEDGER),--ledger $(LEDGER),--new-stack)

@@ -9,11 +9,13 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 import pulumi
 
+from components.bytecode import compile_tree, has_bytecode
 from mlserve_runtime.conventions import code_sha256 as lambda_code_sha256
 from mlserve_runtime.conventions import tree_sha256
 
@@ -32,6 +34,7 @@ FOLDER_MODE = 0o040755
 UNIX = 3  # ZipInfo.create_system: the mode in external_attr is a Unix mode
 MSDOS_DIRECTORY = 0x10
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same bytes on every build
+TASK_ROOT, LAYER_ROOT = "/var/task", "/opt/python"  # where Lambda puts a package and a layer
 
 
 def package_files(project_root: Path, code: Path) -> dict[str, Path]:
@@ -47,10 +50,12 @@ def package_files(project_root: Path, code: Path) -> dict[str, Path]:
     return dict(sorted(files.items()))
 
 
-def built_package(project_root: Path, files: dict[str, Path]) -> Path:
-    """The package as a reproducible zip under build/packages/, named by a hash of its entries, so
-    the engine uploads exactly these bytes and an unchanged version is not rezipped."""
-    digest = hashlib.sha256()
+def built_package(project_root: Path, files: dict[str, Path], runtime: str) -> Path:
+    """The package as a reproducible zip under build/packages/, named by a hash of its entries and
+    the runtime its bytecode is for, so the engine uploads exactly these bytes and an unchanged
+    version is not rebuilt. For a runtime with bytecode (components.bytecode) every module's
+    `.pyc` goes in beside it."""
+    digest = hashlib.sha256(f"bytecode {runtime}\0".encode() if has_bytecode(runtime) else b"")
     for name, path in files.items():
         data = path.read_bytes()
         digest.update(f"{name}\0{_mode(path):o}\0{len(data)}\0".encode() + data)
@@ -58,9 +63,26 @@ def built_package(project_root: Path, files: dict[str, Path]) -> Path:
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_suffix(f".{os.getpid()}.partial")
-        staging.write_bytes(zipped(files))
+        with tempfile.TemporaryDirectory(dir=target.parent) as tree:
+            staging.write_bytes(zipped(_with_bytecode(project_root, files, runtime, Path(tree))))
         staging.replace(target)
     return target
+
+
+def _with_bytecode(
+    project_root: Path, files: dict[str, Path], runtime: str, tree: Path
+) -> dict[str, Path]:
+    """The files and, for a runtime with bytecode, each module's `.pyc` compiled in `tree` as if
+    it lay in /var/task."""
+    if not has_bytecode(runtime):
+        return files
+    for name, path in files.items():
+        if name.endswith(".py"):
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, tree / name)
+    compile_tree(project_root, runtime, tree, TASK_ROOT)
+    compiled = {path.relative_to(tree).as_posix(): path for path in tree.rglob("*.pyc")}
+    return dict(sorted({**files, **compiled}.items()))
 
 
 def zipped(files: dict[str, Path]) -> bytes:
@@ -134,7 +156,8 @@ def layer_directory(project_root: Path, runtime: str, architecture: str) -> Path
     It installs exactly the lock's distributions, each checked against its hash, as wheels for
     Lambda's platform (manylinux, the runtime's Python, the architecture), never for this
     machine, so compiled packages such as pydantic-core load in Lambda and every build of the
-    same lock gives the same layer.
+    same lock gives the same layer. pip compiles nothing (it would use this machine's Python,
+    whose bytecode the runtime ignores); a runtime with bytecode gets its own, as /opt/python.
     """
     lock = layer_lock(project_root, runtime, architecture)
     if not lock.is_file():
@@ -143,7 +166,8 @@ def layer_directory(project_root: Path, runtime: str, architecture: str) -> Path
             f"({lock.relative_to(project_root)}); run `{LOCK_COMMAND}` and commit the result"
         )
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
-    target = project_root / "build" / "layers" / f"{runtime}-{architecture}-{digest}"
+    bytecode = "-pyc" if has_bytecode(runtime) else ""
+    target = project_root / "build" / "layers" / f"{runtime}-{architecture}-{digest}{bytecode}"
     if (target / "python").is_dir():
         return target
     staging = target.with_name(f"{target.name}.{os.getpid()}.partial")
@@ -163,6 +187,12 @@ def layer_directory(project_root: Path, runtime: str, architecture: str) -> Path
             f"building the dependency layer for {runtime}/{architecture} from "
             f"{lock.relative_to(project_root)} failed:\n{result.stderr.strip()}"
         )
+    if has_bytecode(runtime):
+        try:
+            compile_tree(project_root, runtime, staging / "python", LAYER_ROOT)
+        except pulumi.RunError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     try:
         staging.rename(target)
     except OSError:  # another run built the same lock meanwhile: keep its identical result

@@ -22,7 +22,7 @@ import pulumi_aws as aws
 
 from components.packaging import built_package, package_files
 from components.platform_functions import XRAY_STATEMENT, logs_and_role, service_trust
-from components.settings import Settings
+from components.settings import DEFAULT_RUNTIME, Settings
 from components.versioned_function import VersionedFunction
 from mlserve_runtime.conventions import (
     JANITOR_PLAN_FILE,
@@ -33,7 +33,7 @@ from mlserve_runtime.conventions import (
 
 JANITOR_CODE = Path("services/prune_janitor")
 JANITOR_HANDLER = "janitor.handler"
-JANITOR_RUNTIME, JANITOR_ARCHITECTURE = "python3.12", "arm64"
+JANITOR_RUNTIME, JANITOR_ARCHITECTURE = DEFAULT_RUNTIME, "arm64"
 JANITOR_TIMEOUT_SECONDS = 900  # many functions with many versions; Lambda's maximum
 
 
@@ -74,7 +74,7 @@ def janitor_package(settings: Settings) -> Path:
     (folder / JANITOR_PLAN_FILE).write_bytes(data)
     files = package_files(settings.project_root, settings.project_root / JANITOR_CODE)
     files[JANITOR_PLAN_FILE] = folder / JANITOR_PLAN_FILE
-    return built_package(settings.project_root, dict(sorted(files.items())))
+    return built_package(settings.project_root, dict(sorted(files.items())), JANITOR_RUNTIME)
 
 
 class StackPruning(pulumi.ComponentResource):

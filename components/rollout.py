@@ -218,7 +218,10 @@ def hook_package(settings: Settings, rolled: list[VersionSettings]) -> Path:
     (folder / HOOK_CHECKS_FILE).write_bytes(data)
     files = package_files(settings.project_root, settings.project_root / HOOK_CODE)
     files[HOOK_CHECKS_FILE] = folder / HOOK_CHECKS_FILE
-    return built_package(settings.project_root, dict(sorted(files.items())))
+    assert settings.hook_platform is not None, "a hook only with rollouts"
+    return built_package(
+        settings.project_root, dict(sorted(files.items())), settings.hook_platform[0]
+    )
 
 
 def _config_name(application: str, rollout: Rollout) -> str:

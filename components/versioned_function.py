@@ -194,7 +194,8 @@ ROLLOUT_OWNED_ALIAS_PROPERTIES = ("functionVersion", "routingConfig")
 def version_package(settings: Settings, version: VersionSettings) -> Path:
     """The built zip of a deployed zip version's code (the same bytes for every stack)."""
     assert version.code is not None, "parse_settings requires code for deployed zip versions"
-    return built_package(settings.project_root, package_files(settings.project_root, version.code))
+    files = package_files(settings.project_root, version.code)
+    return built_package(settings.project_root, files, version.runtime)
 
 
 def version_code_sha256(settings: Settings, version: VersionSettings) -> str:

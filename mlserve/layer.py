@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from components.bytecode import BYTECODE_RELEASES, DEBIAN_ARCHIVE, fetch_interpreter
 from components.packaging import (
     ARCHITECTURES,
     LAYER_REQUIREMENTS,
@@ -74,13 +75,36 @@ def stale_locks(project_root: Path) -> list[str]:
     return problems
 
 
+def fetch_interpreters(project_root: Path) -> int:
+    """Unpack every bytecode runtime's compiler from Debian's archive (see components.bytecode)."""
+    for runtime in BYTECODE_RELEASES:
+        try:
+            root = fetch_interpreter(project_root, runtime)
+        except (OSError, subprocess.CalledProcessError) as error:
+            detail = getattr(error, "stderr", b"") or b""
+            print(
+                f"could not fetch {runtime}'s compiler from Debian's {BYTECODE_RELEASES[runtime]}"
+                f" ({error}){': ' + detail.decode().strip() if detail else ''}; it needs apt-get "
+                f"and {DEBIAN_ARCHIVE}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{runtime}: {root.relative_to(project_root).as_posix()}")
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     """`layer lock [--check]`: write every lock, or check them without the network."""
     parser = argparse.ArgumentParser(prog="mlserve layer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     lock = commands.add_parser("lock", help="write services/locks/<runtime>-<arch>.txt")
     lock.add_argument("--check", action="store_true", help="fail if a lock is missing or stale")
+    commands.add_parser(
+        "interpreters", help="fetch the CPython that compiles each bytecode runtime's .pyc"
+    )
     args = parser.parse_args(argv)
+    if args.command == "interpreters":
+        return fetch_interpreters(PROJECT_ROOT)
     if args.check:
         problems = stale_locks(PROJECT_ROOT)
         for problem in problems:

@@ -15,6 +15,7 @@ from components.settings.engine_config import (
 from components.settings.errors import ConfigError, key_path
 from components.settings.model import (
     ARCHITECTURES,
+    DEFAULT_RUNTIME,
     RUNTIMES,
     ApiSettings,
     Consumer,
@@ -29,6 +30,7 @@ from components.settings.model import (
 
 __all__ = [
     "ARCHITECTURES",
+    "DEFAULT_RUNTIME",
     "INTEGRATION_TIMEOUT_SECONDS",
     "RUNTIMES",
     "ApiSettings",

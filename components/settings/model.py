@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -68,7 +68,10 @@ from mlserve_runtime.conventions import (
 if TYPE_CHECKING:
     from components.settings.checks import EntryCheck
 
-HOOK_DEFAULT_PLATFORM = ("python3.12", "arm64")  # the hook's when only images roll out
+# The newest Lambda Python runtime whose bytecode packages can carry (components.bytecode):
+# python3.14 is deprecated on the same day (2029-06-30) but no Debian stable release ships it yet.
+DEFAULT_RUNTIME: Final = "python3.13"
+HOOK_DEFAULT_PLATFORM = (DEFAULT_RUNTIME, "arm64")  # the hook's when only images roll out
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # Pulumi's stack names
 ECR_REPOSITORY = r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9][a-z0-9._/-]{1,255})"
 IMAGE_URI = re.compile(rf"^{ECR_REPOSITORY}@sha256:([0-9a-f]{{64}})$")
@@ -648,7 +651,7 @@ class ServiceSettings(Model):
     """One model service: its defaults for every version, its access rules and its versions."""
 
     description: StrictStr = ""
-    runtime: Runtime = "python3.12"
+    runtime: Runtime = DEFAULT_RUNTIME
     architecture: Architecture = "arm64"
     handler: StrictStr = Field(default="app.handler", max_length=HANDLER_LIMIT)
     memory_mb: StrictInt = Field(default=512, ge=128, le=10240)

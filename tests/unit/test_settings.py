@@ -66,7 +66,7 @@ def test_given_minimal_config_when_parsed_then_defaults_apply(root: Path) -> Non
     assert settings.name_prefix == ""
     assert settings.deprecation_window_days == 180
     assert settings.log_retention_days == 30
-    assert (v2.runtime, v2.architecture, v2.handler) == ("python3.12", "arm64", "app.handler")
+    assert (v2.runtime, v2.architecture, v2.handler) == ("python3.13", "arm64", "app.handler")
     assert (v2.memory_mb, v2.timeout_seconds) == (512, 10)
     assert settings.services["churn"].routes is None  # the code's declaration, else the default
     assert [r.key for r in v2.routes] == ["POST /predict"]
