@@ -61,7 +61,7 @@ if settings.pruning is not None:
     )
 telemetry = StackTelemetry(
     "telemetry",
-    StackTelemetryArgs(settings=settings, access_log_group=api.access_logs, api_id=api.api.id),
+    StackTelemetryArgs(settings=settings, access_log_group=api.access_logs, api_ids=api.api_ids),
 )
 
 pulumi.export("versions", {key: service.ledger for key, service in services.items()})
@@ -86,7 +86,8 @@ pulumi.export(
         if function.queues is not None
     },
 )
-pulumi.export("apiUrl", api.url)
+if api.url is not None:  # per-service APIs without a custom domain have no one base URL
+    pulumi.export("apiUrl", api.url)
 pulumi.export("dashboards", [dashboard.dashboard_name for dashboard in telemetry.dashboards])
 pulumi.export("endpoints", api.endpoints)
 pulumi.export("consumerPolicies", api.consumer_policies)

@@ -12,7 +12,7 @@ from mlserve_runtime.conventions import LEDGER_VERSION, QUEUE_SUFFIXES
 
 def deployment_facts(settings: Settings) -> dict[str, Any]:
     """The stack-wide facts callers rely on: the names every alias and function carry, the
-    deprecation window in force, and the custom domain the versions answer on."""
+    deprecation window in force, and the custom domain and API layout the versions answer on."""
     return {
         "ledgerVersion": LEDGER_VERSION,
         "stack": settings.stack,
@@ -20,6 +20,7 @@ def deployment_facts(settings: Settings) -> dict[str, Any]:
         "namePrefix": settings.name_prefix,
         "deprecationWindowDays": settings.deprecation_window_days,
         "domain": settings.api.domain_name,
+        "apiLayout": settings.api.layout,
     }
 
 

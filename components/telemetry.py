@@ -22,6 +22,7 @@ import pulumi_aws as aws
 
 from components.settings import Settings, VersionSettings
 from mlserve_runtime.conventions import (
+    ACCESS_LOG_SERVICE,
     CALLER_KEYS,
     METRIC_DIMENSIONS,
     METRIC_REQUESTS,
@@ -61,30 +62,53 @@ def sunset_alarm_name(resource: str) -> str:
     return f"{resource}-called-after-sunset"
 
 
+def logged_paths(version: VersionSettings) -> list[str]:
+    """The base paths a version's requests are logged under: the public one, and on a service's
+    own API also the one the API sees behind the domain's mapping (and on its execute-api URL)."""
+    paths = [version.base_path]
+    if version.owner.stack.api.per_service:
+        paths.append(f"/{version.key}")
+    return paths
+
+
 def callers_rule(log_group: str, version: VersionSettings) -> dict[str, Any]:
     """Top callers of a version's routes: the signed principal and the user agent together (an
     unsigned call has `-` as its principal, so its user agent tells callers apart). A version
-    with more route keys than a filter holds is matched by its base path instead."""
-    keys = version.route_keys
+    with more route keys than a filter holds is matched by its base path instead; on a
+    service's own API only that service's lines count (their literal `service`)."""
+    keys = version.api_route_keys
     routes = (
         {"Match": "$.routeKey", "In": keys}
         if len(keys) <= RULE_FILTER_VALUES
-        else {"Match": "$.path", "StartsWith": [f"{version.base_path}/"]}
+        else {"Match": "$.path", "StartsWith": [f"{path}/" for path in logged_paths(version)]}
     )
+    filters = [routes]
+    if version.owner.stack.api.per_service:
+        filters.append({"Match": f"$.{ACCESS_LOG_SERVICE}", "In": [version.service]})
     return {
         "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
         "LogGroupNames": [log_group],
         "LogFormat": "JSON",
-        "Contribution": {"Keys": [f"$.{key}" for key in CALLER_KEYS], "Filters": [routes]},
+        "Contribution": {"Keys": [f"$.{key}" for key in CALLER_KEYS], "Filters": filters},
         "AggregateOn": "Count",
     }
 
 
 def requests_pattern(version: VersionSettings) -> str:
     """The metric filter pattern matching the access-log lines of a version's routes (of its
-    base path when the routes would not fit a pattern)."""
-    pattern = "{ " + " || ".join(f'$.routeKey = "{key}"' for key in version.route_keys) + " }"
-    return pattern if len(pattern) <= PATTERN_LIMIT else f'{{ $.path = "{version.base_path}/*" }}'
+    base path when the routes would not fit a pattern), of its service's lines only on a
+    service's own API."""
+    routes = " || ".join(f'$.routeKey = "{key}"' for key in version.api_route_keys)
+    service = (
+        f'$.{ACCESS_LOG_SERVICE} = "{version.service}" && '
+        if version.owner.stack.api.per_service
+        else ""
+    )
+    pattern = f"{{ {service}({routes}) }}" if service else f"{{ {routes} }}"
+    if len(pattern) <= PATTERN_LIMIT:
+        return pattern
+    paths = " || ".join(f'$.path = "{path}/*"' for path in logged_paths(version))
+    return f"{{ {service}({paths}) }}" if service else f"{{ {paths} }}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +117,8 @@ class StackTelemetryArgs:
 
     settings: Settings
     access_log_group: aws.cloudwatch.LogGroup
-    api_id: pulumi.Input[str]
+    api_ids: dict[str, pulumi.Output[str]]
+    """The id of the API that serves each deployed service."""
 
 
 class StackTelemetry(pulumi.ComponentResource):
@@ -165,7 +190,7 @@ class StackTelemetry(pulumi.ComponentResource):
             aws.cloudwatch.Dashboard(
                 _page(f"{name}-dashboard", index),
                 dashboard_name=_page(settings.api.name, index),
-                dashboard_body=pulumi.Output.all(region, args.api_id).apply(
+                dashboard_body=pulumi.Output.all(region, args.api_ids).apply(
                     functools.partial(_dashboard_text, settings, page)
                 ),
                 opts=child,
@@ -179,9 +204,9 @@ def _rule_text(log_group: str, version: VersionSettings) -> str:
     return json.dumps(callers_rule(log_group, version))
 
 
-def _dashboard_text(settings: Settings, page: list[VersionSettings], values: list[str]) -> str:
-    region, api_id = values
-    return json.dumps(dashboard(settings, page, region, api_id))
+def _dashboard_text(settings: Settings, page: list[VersionSettings], values: list[Any]) -> str:
+    region, api_ids = values
+    return json.dumps(dashboard(settings, page, region, api_ids))
 
 
 def _page(name: str, index: int) -> str:
@@ -191,27 +216,53 @@ def _page(name: str, index: int) -> str:
 
 def dashboard_pages(settings: Settings) -> list[list[VersionSettings]]:
     """The deployed versions split into dashboards of at most DASHBOARD_WIDGETS_LIMIT widgets
-    (the header and the API, then one widget per version and two more per deprecated one)."""
+    (the header and the API, then one widget per version and two more per deprecated one; on
+    per-service APIs one API widget per service on the page instead of the stack's)."""
+    per_service = settings.api.per_service
+    header = 1 if per_service else 2  # the header, and the single API's widget
     pages: list[list[VersionSettings]] = [[]]
-    used = 2  # the header and the API's widget
+    used, shown = header, set[str]()  # widgets on the page, services whose API widget it has
     for version in settings.deployed_versions():
         cost = 3 if version.status == "deprecated" else 1
-        if used + cost > DASHBOARD_WIDGETS_LIMIT:
+        api_widget = 1 if per_service else 0
+        if used + cost + (api_widget if version.service not in shown else 0) > (
+            DASHBOARD_WIDGETS_LIMIT
+        ):
             pages.append([])
-            used = 2  # every page has the header and the API's widget
+            used, shown = header, set[str]()
+        if per_service and version.service not in shown:
+            used += api_widget
+            shown.add(version.service)
         pages[-1].append(version)
         used += cost
     return pages
 
 
 def dashboard(
-    settings: Settings, versions: list[VersionSettings], region: str, api_id: str
+    settings: Settings, versions: list[VersionSettings], region: str, api_ids: dict[str, str]
 ) -> dict[str, Any]:
-    """A dashboard body: the API's totals, then per version its requests by outcome (4xx and 5xx
-    among them), the alias's errors, throttles and p99 duration, and for a deprecated version its
-    top callers and the days left to its sunset."""
+    """A dashboard body: the API's totals (each service's API's, before its first version, on
+    per-service APIs), then per version its requests by outcome (4xx and 5xx among them), the
+    alias's errors, throttles and p99 duration, and for a deprecated version its top callers and
+    the days left to its sunset."""
     namespace = metrics_namespace(settings.name_prefix, settings.environment)
-    stage = ["ApiId", api_id, "Stage", "$default"]
+
+    def stage(service: str) -> list[str]:
+        return ["ApiId", api_ids[service], "Stage", "$default"]
+
+    def api_widget(title: str, service: str, width: int) -> dict[str, Any]:
+        return _metrics(
+            f"{title}: requests, 4xx, 5xx, p99 latency",
+            region,
+            [
+                ["AWS/ApiGateway", "Count", *stage(service), {"stat": "Sum"}],
+                ["AWS/ApiGateway", "4xx", *stage(service), {"stat": "Sum"}],
+                ["AWS/ApiGateway", "5xx", *stage(service), {"stat": "Sum"}],
+                ["AWS/ApiGateway", "Latency", *stage(service), {"stat": "p99", "yAxis": "right"}],
+            ],
+            width=width,
+        )
+
     widgets: list[dict[str, Any]] = [
         _text(
             f"# {settings.api.name}\nVersions of stack `{settings.stack}`: requests by outcome "
@@ -220,19 +271,14 @@ def dashboard(
             width=24,
             height=2,
         ),
-        _metrics(
-            "API: requests, 4xx, 5xx, p99 latency",
-            region,
-            [
-                ["AWS/ApiGateway", "Count", *stage, {"stat": "Sum"}],
-                ["AWS/ApiGateway", "4xx", *stage, {"stat": "Sum"}],
-                ["AWS/ApiGateway", "5xx", *stage, {"stat": "Sum"}],
-                ["AWS/ApiGateway", "Latency", *stage, {"stat": "p99", "yAxis": "right"}],
-            ],
-            width=24,
-        ),
     ]
+    if not settings.api.per_service and versions:
+        widgets.append(api_widget("API", versions[0].service, width=24))
+    shown: set[str] = set()
     for version in versions:
+        if settings.api.per_service and version.service not in shown:
+            shown.add(version.service)
+            widgets.append(api_widget(f"{version.service} API", version.service, width=WIDTH))
         alias = ["FunctionName", version.function_name, "Resource", alias_resource(version)]
         search = " ".join(
             [f"{{{namespace},{','.join(METRIC_DIMENSIONS)}}}", f"MetricName=\"{METRIC_REQUESTS}\"",
@@ -258,7 +304,7 @@ def dashboard(
             )
         )
         if version.status == "deprecated" and version.sunset_on is not None:
-            widgets += _callers(version, region, stage)
+            widgets += _callers(version, region, stage(version.service))
     return {"widgets": _placed(widgets)}
 
 

@@ -22,9 +22,11 @@ from components.settings import (
 )
 from components.versioned_function import VersionedFunction
 from mlserve_runtime.conventions import (
-    ACCESS_LOG_FORMAT,
     CONSUMER_RECEIVE_ACTIONS,
     CONSUMER_SEND_ACTIONS,
+    TAG_SERVICE,
+    access_log_format,
+    api_route_key,
 )
 
 STATEMENT_ID_LIMIT = 100  # aws.lambda_.Permission statement_id: ^[0-9A-Za-z_-]{1,100}$
@@ -47,13 +49,17 @@ def statement_id(logical_name: str) -> str:
 
 
 def route_key(version: VersionSettings, route: Route) -> str:
-    """The API route key of a version's route, e.g. `POST /churn/v2/predict`."""
-    return f"{route.method} {version.base_path}{route.path}"
+    """The key of a version's route in its API: `POST /churn/v2/predict` on the stack's single
+    API, `POST /v2/predict` on the service's own (perService)."""
+    return api_route_key(
+        f"{route.method} {version.base_path}{route.path}", version.owner.stack.api.per_service
+    )
 
 
 def route_arn(execution_arn: str, *, version: VersionSettings, route: Route) -> str:
-    """The execute-api ARN of exactly one route in any stage."""
-    return f"{execution_arn}/*/{route.method}{version.base_path}{route.path}"
+    """The execute-api ARN of exactly one route in any stage (its path as its API has it)."""
+    method, path = route_key(version, route).split(" ", 1)
+    return f"{execution_arn}/*/{method}{path}"
 
 
 @dataclass(frozen=True)
@@ -65,19 +71,24 @@ class VersionedApiArgs:
 
 
 class VersionedApi(pulumi.ComponentResource):
-    """An HTTP API whose route `METHOD /<service>/v<N>/<path>` invokes only `<env>_v<N>` of
-    `<service>_v<N>`, through an AWS_PROXY integration (payload 2.0) bound to that alias."""
+    """HTTP APIs whose route `METHOD /<service>/v<N>/<path>` invokes only `<env>_v<N>` of
+    `<service>_v<N>`, through an AWS_PROXY integration (payload 2.0) bound to that alias: one API
+    for the stack (`mlserve:api.layout: single`), or one per service (`perService`), each mapped
+    on the custom domain at `/<service>`, where its routes are `METHOD /v<N>/<path>`."""
 
-    url: pulumi.Output[str]
-    """The API's base URL (the custom domain when configured)."""
+    url: pulumi.Output[str] | None
+    """The stack's base URL: the custom domain, else the single API's endpoint; None for
+    per-service APIs without a domain (each has its own, see endpoints)."""
     endpoints: pulumi.Output[dict[str, str]]
     """Base URL of every deployed version by `service/vN`."""
+    api_ids: dict[str, pulumi.Output[str]]
+    """The id of the API that serves each service."""
     consumer_policies: pulumi.Output[dict[str, Any]]
     """Identity policies that roles in other accounts must attach, by role ARN and service."""
     domain_target: pulumi.Output[dict[str, str]] | None
     """Where the custom domain's DNS must point (regional target name and hosted zone id)."""
     access_logs: aws.cloudwatch.LogGroup
-    """The stage's JSON access log (ACCESS_LOG_FORMAT), one line per request."""
+    """Every stage's JSON access log (access_log_format), one line per request."""
 
     def __init__(
         self, name: str, args: VersionedApiArgs, opts: pulumi.ResourceOptions | None = None
@@ -85,31 +96,72 @@ class VersionedApi(pulumi.ComponentResource):
         super().__init__("mlserve:api:VersionedApi", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        tags = {"mlserve:environment": settings.environment}
-
-        self.api = aws.apigatewayv2.Api(
-            name,
-            name=settings.api.name,
-            protocol_type="HTTP",
-            description=f"mlserve model services, {settings.environment}",
-            tags=tags,
-            opts=child,
-        )
-        self.access_logs = access_logs = aws.cloudwatch.LogGroup(
+        self.access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
             name=settings.api.access_log_group,
             retention_in_days=settings.log_retention_days,
+            tags={"mlserve:environment": settings.environment},
+            opts=child,
+        )
+        deployed = [s for s in settings.services.values() if s.deployed_versions]
+        # None is the stack's single API; on perService every deployed service has its own
+        owners: list[ServiceSettings | None] = (
+            list(deployed) if settings.api.per_service else [None]
+        )
+        self._apis: dict[str | None, tuple[aws.apigatewayv2.Api, aws.apigatewayv2.Stage]] = {
+            owner.key if owner else None: self._api(name, settings, owner) for owner in owners
+        }
+        self.api_ids = {service.key: self._of(service.key)[0].id for service in deployed}
+        bases = self._base_urls(name, settings)
+        self.url = bases.get(None)
+        self.domain_target = self._domain_target
+
+        endpoints: dict[str, pulumi.Output[str]] = {}
+        for service in settings.services.values():
+            for version in service.deployed_versions:
+                function = args.services[service.key].versions[version.key]
+                self._routes(service, version, function)
+                base = bases.get(service.key, self.url)
+                assert base is not None, "every deployed service has a base URL"
+                path = version.base_path if service.key not in bases else f"/{version.key}"
+                endpoints[f"{service.key}/{version.key}"] = pulumi.Output.concat(base, path)
+        self.endpoints = (
+            pulumi.Output.all(**endpoints) if endpoints else pulumi.Output.from_input({})
+        )
+        self.consumer_policies = self._consumers(settings, args.services)
+        self.register_outputs({"url": self.url, "endpoints": self.endpoints})
+
+    def _of(self, service: str) -> tuple[aws.apigatewayv2.Api, aws.apigatewayv2.Stage]:
+        """The API (and its stage) that serves a service."""
+        return self._apis.get(service) or self._apis[None]
+
+    def _api(
+        self, name: str, settings: Settings, service: ServiceSettings | None
+    ) -> tuple[aws.apigatewayv2.Api, aws.apigatewayv2.Stage]:
+        """One HTTP API with its `$default` stage, logging to the stack's access log."""
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {"mlserve:environment": settings.environment}
+        if service is not None:
+            tags[TAG_SERVICE] = service.key
+        # the single API keeps its logical names; a service's own is told apart by its key
+        logical = name if service is None else f"{name}-{service.key}"
+        api = aws.apigatewayv2.Api(
+            logical,
+            name=settings.api.api_of(service.key) if service else settings.api.name,
+            protocol_type="HTTP",
+            description=f"mlserve model services, {settings.environment}"
+            + (f": {service.key}" if service else ""),
             tags=tags,
             opts=child,
         )
         stage = aws.apigatewayv2.Stage(
-            f"{name}-default-stage",
-            api_id=self.api.id,
+            f"{logical}-default-stage",
+            api_id=api.id,
             name="$default",
             auto_deploy=True,
             access_log_settings={
-                "destination_arn": access_logs.arn,
-                "format": json.dumps(ACCESS_LOG_FORMAT),
+                "destination_arn": self.access_logs.arn,
+                "format": json.dumps(access_log_format(service.key if service else None)),
             },
             default_route_settings={
                 "throttling_burst_limit": settings.api.throttle.burst_limit,
@@ -118,28 +170,16 @@ class VersionedApi(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.url = self._base_url(name, settings, stage)
+        return api, stage
 
-        endpoints: dict[str, pulumi.Output[str]] = {}
-        for service in settings.services.values():
-            for version in service.deployed_versions:
-                function = args.services[service.key].versions[version.key]
-                self._routes(service, version, function)
-                endpoints[f"{service.key}/{version.key}"] = pulumi.Output.concat(
-                    self.url, version.base_path
-                )
-        self.endpoints = (
-            pulumi.Output.all(**endpoints) if endpoints else pulumi.Output.from_input({})
-        )
-        self.consumer_policies = self._consumers(settings, args.services)
-        self.register_outputs({"url": self.url, "endpoints": self.endpoints})
-
-    def _base_url(self, name: str, settings: Settings, stage: aws.apigatewayv2.Stage) -> Any:
-        """The API endpoint, or a custom domain mapped to the stage so URLs survive a new API,
-        with an alias record for it when the stack names the domain's hosted zone."""
-        self.domain_target = None
+    def _base_urls(self, name: str, settings: Settings) -> dict[str | None, Any]:
+        """The base URL of each API by service (None: the stack's): the custom domain when
+        configured, each API mapped on it (at `/<service>` for a service's own API, which the
+        mapping key strips before the API matches its routes), with an alias record when the
+        stack names the domain's hosted zone; else each API's own endpoint."""
+        self._domain_target = None
         if settings.api.domain_name is None or settings.api.certificate_arn is None:
-            return self.api.api_endpoint
+            return {owner: api.api_endpoint for owner, (api, _) in self._apis.items()}
         domain = aws.apigatewayv2.DomainName(
             f"{name}-domain",
             domain_name=settings.api.domain_name,
@@ -150,15 +190,18 @@ class VersionedApi(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.apigatewayv2.ApiMapping(
-            f"{name}-domain-mapping",
-            api_id=self.api.id,
-            domain_name=domain.id,
-            stage=stage.id,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        for owner, (api, stage) in self._apis.items():
+            aws.apigatewayv2.ApiMapping(
+                f"{name}-domain-mapping" if owner is None else f"{name}-{owner}-domain-mapping",
+                api_id=api.id,
+                domain_name=domain.id,
+                stage=stage.id,
+                # a single-level key: not counted against the domain's 200 multi-level mappings
+                api_mapping_key=owner,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         target = domain.domain_name_configuration
-        self.domain_target = pulumi.Output.all(
+        self._domain_target = pulumi.Output.all(
             targetDomainName=target.target_domain_name, hostedZoneId=target.hosted_zone_id
         )
         if settings.api.hosted_zone_id is not None:
@@ -176,7 +219,7 @@ class VersionedApi(pulumi.ComponentResource):
                 ],
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        return pulumi.Output.concat("https://", domain.domain_name)
+        return {None: pulumi.Output.concat("https://", domain.domain_name)}
 
     def _routes(
         self, service: ServiceSettings, version: VersionSettings, function: VersionedFunction
@@ -184,9 +227,10 @@ class VersionedApi(pulumi.ComponentResource):
         """One integration per version, shared by its routes; one route and one route-scoped
         invoke permission on the alias per route."""
         child = pulumi.ResourceOptions(parent=self)
+        api, _ = self._of(service.key)
         integration = aws.apigatewayv2.Integration(
             f"{version.logical_name}-integration",
-            api_id=self.api.id,
+            api_id=api.id,
             integration_type="AWS_PROXY",
             integration_method="POST",
             integration_uri=function.alias.arn,
@@ -199,7 +243,7 @@ class VersionedApi(pulumi.ComponentResource):
             logical = f"{version.logical_name}-{route.slug}"
             aws.apigatewayv2.Route(
                 logical,
-                api_id=self.api.id,
+                api_id=api.id,
                 route_key=route_key(version, route),
                 target=integration.id.apply(
                     lambda integration_id: f"integrations/{integration_id}"
@@ -214,7 +258,7 @@ class VersionedApi(pulumi.ComponentResource):
                 function=function.function.name,
                 principal="apigateway.amazonaws.com",
                 qualifier=function.alias.name,
-                source_arn=self.api.execution_arn.apply(
+                source_arn=api.execution_arn.apply(
                     functools.partial(route_arn, version=version, route=route)
                 ),
                 opts=child,
@@ -235,7 +279,7 @@ class VersionedApi(pulumi.ComponentResource):
             functions = [services[service.key].versions[v.key] for v in versions]
             queues = [f.queues for f in functions if f.queues is not None]
             document = pulumi.Output.all(
-                self.api.execution_arn,
+                self._of(service.key)[0].execution_arn,
                 *[f.alias.arn for f in functions],
                 *[arn for q in queues for arn in (q.work.arn, q.results.arn)],
             ).apply(functools.partial(_consumer_policy, service=service, versions=versions))

@@ -172,6 +172,15 @@ def build(settings: Settings) -> dict[str, Any]:
             else {
                 "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
                 "variables": {"apiId": {"default": "api-id"}, "region": {"default": "us-east-1"}},
+                **(
+                    {
+                        "description": "Each service's own API (mlserve:api.layout perService) "
+                        "serves its paths without /<service>: the stack's `endpoints` output "
+                        "gives every version's base URL. A custom domain serves them as listed."
+                    }
+                    if settings.api.per_service
+                    else {}
+                ),
             }
         ],
         "paths": dict(sorted(paths.items())),

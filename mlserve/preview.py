@@ -33,7 +33,12 @@ from mlserve.ledger import (
 )
 from mlserve.offline import Deployed, ProgramRun, deployed_from_ledger, run_program
 from mlserve.stack_files import StackFileError, file_settings, read_stack_file, stack_files
-from mlserve_runtime.conventions import LEDGER_POLICIES, QUEUE_SUFFIXES
+from mlserve_runtime.conventions import (
+    LEDGER_POLICIES,
+    QUEUE_SUFFIXES,
+    TAG_SERVICE,
+    public_route_key,
+)
 
 FUNCTION = "aws:lambda/function:Function"
 ALIAS = "aws:lambda/alias:Alias"
@@ -53,6 +58,12 @@ def _served(alias: Any) -> str | None:
     return None if served is None or isinstance(served, Unknown) else str(served)
 
 
+def _api_service(run: ProgramRun, route: Any) -> str | None:
+    """The service whose own API (perService) a route is on, None on the stack's single API."""
+    (api,) = route.property_dependencies["apiId"]
+    return (run.by_urn(api).inputs.get("tags") or {}).get(TAG_SERVICE)
+
+
 def plan_lines(run: ProgramRun, ledger: Mapping[str, Any] | None = None) -> list[str]:
     """Per service and version: function, alias and what it serves, lifecycle, dates, routes,
     and, given the ledger of the last deployment, what changes against it."""
@@ -61,7 +72,7 @@ def plan_lines(run: ProgramRun, ledger: Mapping[str, Any] | None = None) -> list
     aliases = {r.property_dependencies.get("functionName", ("",))[0]: r for r in run.of_type(ALIAS)}
     routes: dict[str, list[str]] = defaultdict(list)
     for route in run.of_type(ROUTE):
-        key = route.inputs["routeKey"]
+        key = public_route_key(route.inputs["routeKey"], _api_service(run, route))
         routes["/".join(key.split(" ")[1].split("/")[1:3])].append(key)
     deployed = {
         (f.inputs["tags"]["mlserve:service"], f.inputs["tags"]["mlserve:api-version"]): f

@@ -41,6 +41,11 @@ ROUTE = re.compile(rf"^({'|'.join(HTTP_METHODS)}) ({ROUTE_PATH})$")
 ROUTE_KEY = re.compile(
     rf"^({'|'.join(HTTP_METHODS)}) /({SERVICE_KEY})/({VERSION_KEY})({ROUTE_PATH})$"
 )
+# A route's key in a service's own API (mlserve:api.layout perService), which the custom domain
+# reaches through the API mapping key `<service>`: the public key without `/<service>`.
+API_ROUTE_KEY = re.compile(rf"^({'|'.join(HTTP_METHODS)}) /({VERSION_KEY})({ROUTE_PATH})$")
+SINGLE_LAYOUT, PER_SERVICE_LAYOUT = "single", "perService"
+API_LAYOUTS = (SINGLE_LAYOUT, PER_SERVICE_LAYOUT)
 ROUTE_PATH_LIMIT = 128  # characters of a route's path below /<service>/v<N>
 HEALTH_ROUTE = "GET /health"
 METADATA_ROUTE = "GET /metadata"
@@ -137,6 +142,7 @@ ACCESS_LOG_FORMAT = {
     "caller": "$context.identity.caller",
     "accountId": "$context.identity.accountId",
 }
+ACCESS_LOG_SERVICE = "service"  # the literal field a service's own API adds to its lines
 ACCESS_LOG_FORMAT_LIMIT = 3 * 1024  # bytes of a stage's access-log format
 ACCESS_LOG_EMPTY = "-"
 CALLER_KEYS = ("userArn", "userAgent")  # who calls: the signed principal, else the user agent
@@ -204,6 +210,47 @@ def route_key(service: str, version: str, route: str) -> str:
     `POST /churn/v2/predict`."""
     method, path = route.split(" ", 1)
     return f"{method} {base_path(service, version)}{path}"
+
+
+def api_name(name_prefix: str, environment: str, service: str | None = None) -> str:
+    """The stack's HTTP API, `<prefix>mlserve-<environment>`, or on the per-service layout a
+    service's own, `<prefix>mlserve-<environment>-<service>`."""
+    stack_api = f"{name_prefix}mlserve-{environment}"
+    return stack_api if service is None else f"{stack_api}-{service}"
+
+
+def api_route_key(public_key: str, per_service: bool) -> str:
+    """The key a route has in its API: the public key on the stack's single API; on a service's
+    own API the key without `/<service>` (`POST /churn/v2/predict` is `POST /v2/predict`)."""
+    if not per_service:
+        return public_key
+    method, path = public_key.split(" ", 1)
+    return f"{method} /{path.split('/', 2)[2]}"
+
+
+def public_route_key(key: str, service: str | None) -> str:
+    """The public key of a route as its API (or its access log line) has it: `service` names the
+    API's service on the per-service layout, None on the single API, whose keys are public."""
+    if service is None:
+        return key
+    method, path = key.split(" ", 1)
+    return f"{method} /{service}{path}"
+
+
+def access_log_format(service: str | None) -> dict[str, str]:
+    """A stage's access-log format: ACCESS_LOG_FORMAT, and on a service's own API the service as
+    a literal, so one log group tells every line's public route (public_route_key)."""
+    return (
+        ACCESS_LOG_FORMAT if service is None else {**ACCESS_LOG_FORMAT, ACCESS_LOG_SERVICE: service}
+    )
+
+
+def logged_route_key(entry: dict[str, Any]) -> str | None:
+    """The public route key of an access-log line, None when the line has none."""
+    key, service = entry.get("routeKey"), entry.get(ACCESS_LOG_SERVICE)
+    if not isinstance(key, str) or " " not in key:
+        return key if isinstance(key, str) else None
+    return public_route_key(key, service if isinstance(service, str) else None)
 
 
 def parse_function_name(name_prefix: str, name: str) -> VersionRef | None:

@@ -504,16 +504,35 @@ def _image_home(
 
 
 def _quotas(settings: Settings, problems: Problems) -> None:
+    """Each HTTP API's routes and integrations (one API, or one per service), and what a custom
+    domain can map."""
     deployed = settings.deployed_versions()
-    routes = sum(len(version.all_routes) for version in deployed)
+    by_api: dict[str, list[VersionSettings]] = {}
+    for version in deployed:
+        by_api.setdefault(settings.api.api_of(version.service), []).append(version)
     quota = settings.api.route_quota
-    if routes > quota or len(deployed) > MAX_INTEGRATIONS:
-        problems.add(
-            ("services",),
-            f"the HTTP API would have {routes} routes and {len(deployed)} integrations; the "
-            f"quotas are {quota} routes (mlserve:api.routeQuota, raise it only after AWS raised it "
-            f"for this API) and {MAX_INTEGRATIONS} integrations (fixed). Retire old versions or "
-            "split services across stacks",
+    for api, versions in by_api.items():
+        routes = sum(len(version.all_routes) for version in versions)
+        if routes > quota or len(versions) > MAX_INTEGRATIONS:
+            where = ("services", versions[0].service) if settings.api.per_service else ("services",)
+            split = (
+                "Retire old versions of the service" if settings.api.per_service
+                else "Retire old versions, or give every service its own API "
+                "(mlserve:api.layout: perService, with a custom domain to keep the URLs)"
+            )  # fmt: skip
+            problems.add(
+                where,
+                f"the HTTP API {api} would have {routes} routes and {len(versions)} "
+                f"integrations; the quotas per API are {quota} routes (mlserve:api.routeQuota, "
+                f"raise it only after AWS raised it for every API of the stack) and "
+                f"{MAX_INTEGRATIONS} integrations (fixed). {split}",
+            )
+    if settings.api.per_service and settings.api.domain is None:
+        problems.warn(
+            ("api", "layout"),
+            "perService without mlserve:api.domain gives every service its own execute-api URL "
+            "(the `endpoints` output names them); callers keep one base URL only on a custom "
+            "domain, where each service's API is mapped at /<service>",
         )
     deprecated = [v for v in deployed if v.status == "deprecated"]
     if len(deprecated) > MAX_DEPRECATED_VERSIONS:

@@ -17,6 +17,10 @@ from components.settings.errors import ConfigError, Problems
 from components.settings.model import Settings
 
 STRING_KEYS = ("environment", "namePrefix", "promoteFrom")  # kept as written; the rest is JSON
+# Linux's MAX_ARG_STRLEN: the most one environment string may hold. The engine hands the whole
+# stack config to the policy pack as PULUMI_CONFIG (pulumi/pulumi#20402), so over it the pack
+# cannot start ("argument list too long").
+ENVIRONMENT_STRING_LIMIT = 128 * 1024
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -113,7 +117,7 @@ def settings_from_engine_config(
     """Settings from config as the engine hands it over (`project:key` -> string, objects
     JSON-encoded), with the stack's AWS region from `aws:region` (else AWS_REGION)."""
     region = config.get("aws:region") or os.environ.get("AWS_REGION")
-    return parse_settings(
+    settings = parse_settings(
         decode_engine_config(config),
         stack=stack,
         project_root=project_root,
@@ -121,6 +125,16 @@ def settings_from_engine_config(
         region=region if isinstance(region, str) else None,
         secret_keys=frozenset(key for key in secret_keys if key.startswith("mlserve:")),
     )
+    passed = len(f"PULUMI_CONFIG={json.dumps(dict(config), separators=(',', ':'))}".encode()) + 1
+    if passed > ENVIRONMENT_STRING_LIMIT:
+        settings._warnings += (
+            f"the stack config is {passed / 1024:.0f} KiB as the engine passes it to the policy "
+            f"pack (PULUMI_CONFIG), over the {ENVIRONMENT_STRING_LIMIT // 1024} KiB one "
+            "environment string may hold on Linux: `pulumi preview --policy-pack` fails there "
+            "with 'argument list too long' (pulumi/pulumi#20402). Split the services across "
+            "stacks, or drop long optional text (changelog, description) from the config",
+        )
+    return settings
 
 
 def load_settings() -> Settings:

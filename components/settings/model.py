@@ -49,6 +49,7 @@ from mlserve_runtime.conventions import (
     MAX_TRAFFIC_SHIFT_MINUTES,
     NAME_PREFIX,
     NAME_PREFIX_LIMIT,
+    PER_SERVICE_LAYOUT,
     RESERVED_ENV_PREFIXES,
     RESERVED_ROUTES,
     ROUTE,
@@ -56,6 +57,8 @@ from mlserve_runtime.conventions import (
     SERVICE,
     VERSION,
     alias_name,
+    api_name,
+    api_route_key,
     base_path,
     function_name,
     logical_name,
@@ -543,6 +546,12 @@ class VersionSettings(Model):
         return [route_key(self.service, self.key, route.key) for route in self.all_routes]
 
     @property
+    def api_route_keys(self) -> list[str]:
+        """Each of route_keys as its API has it (`POST /v2/predict` on a service's own API)."""
+        per_service = self.owner.stack.api.per_service
+        return [api_route_key(key, per_service) for key in self.route_keys]
+
+    @property
     def variables(self) -> dict[str, str]:
         """The function's whole environment: the version's own variables plus the MLSERVE_*
         facts the runtime reads (the local API sets exactly these too)."""
@@ -730,13 +739,28 @@ class ApiSettings(Model):
         StrictStr, AfterValidator(_text(re.compile(r"^https://\S+$"), "an https:// URL"))
     ] | None = None  # fmt: skip
     route_quota: StrictInt = Field(default=MAX_ROUTES, ge=1, le=10000)
+    """Routes per API (per service's API on the perService layout)."""
+    layout: Literal["single", "perService"] = "single"
+    """One HTTP API for the stack, or one per service, each mapped on the custom domain by the
+    API mapping key `<service>` so public URLs stay `https://<domain>/<service>/v<N>/...`."""
 
     _name: str = PrivateAttr("")
+    _prefix: tuple[str, str] = PrivateAttr(("", ""))
 
     @property
     def name(self) -> str:
-        """The API's name, `<prefix>mlserve-<environment>`."""
+        """The stack's name for its API, `<prefix>mlserve-<environment>` (also its dashboards'
+        and its access log's)."""
         return self._name
+
+    @property
+    def per_service(self) -> bool:
+        """Whether every service has its own HTTP API."""
+        return self.layout == PER_SERVICE_LAYOUT
+
+    def api_of(self, service: str) -> str:
+        """The name of the HTTP API that serves a service's routes."""
+        return api_name(*self._prefix, service if self.per_service else None)
 
     @property
     def access_log_group(self) -> str:
@@ -823,7 +847,8 @@ class Settings(Model):
         which keys are secret) and link every service to its stack."""
         self._stack, self._project_root, self._today = stack, project_root, today
         self._region, self._secret_keys, self._warnings = region, secret_keys, warnings
-        self.api._name = f"{self.name_prefix}mlserve-{self.environment}"
+        self.api._name = api_name(self.name_prefix, self.environment)
+        self.api._prefix = (self.name_prefix, self.environment)
         for service in self.services.values():
             service._stack = self
 

@@ -22,19 +22,33 @@ from typing import Any
 
 from components.settings import ConfigError, Settings
 from mlserve.stack_files import StackFileError, stack_settings
-from mlserve_runtime.conventions import ACCESS_LOG_EMPTY, ROUTE_KEY, caller_of
+from mlserve_runtime.conventions import (
+    ACCESS_LOG_EMPTY,
+    ACCESS_LOG_SERVICE,
+    ROUTE_KEY,
+    caller_of,
+    logged_route_key,
+)
 
 UNIDENTIFIED = "(unidentified)"  # neither a signed principal nor a user agent in the line
 DEFAULT_DAYS = 30  # the Logs Insights range when --since is not given
 DEFAULT_WITHIN_DAYS = 14
 EPOCH_MS_ABOVE = 10**11
 INSIGHTS_ROWS = 10_000  # Logs Insights returns at most this many rows per query
-INSIGHTS_QUERY = (
-    "fields routeKey, userArn, userAgent"
-    " | filter ispresent(routeKey)"
-    " | stats count(*) as requests by routeKey, userArn, userAgent"
-    f" | limit {INSIGHTS_ROWS}"
-)
+
+
+def insights_query(per_service: bool) -> str:
+    """Requests by route and caller; on the perService layout by the line's service too, since
+    a service's own API logs its routes without `/<service>` (conventions.access_log_format)."""
+    by = f"routeKey, {ACCESS_LOG_SERVICE}, " if per_service else "routeKey, "
+    return (
+        f"fields {by}userArn, userAgent"
+        " | filter ispresent(routeKey)"
+        f" | stats count(*) as requests by {by}userArn, userAgent"
+        f" | limit {INSIGHTS_ROWS}"
+    )
+
+
 FINISHED = {"Complete", "Failed", "Cancelled", "Timeout", "Unknown"}
 Report = dict[str, dict[str, dict[str, Any]]]  # service -> version -> requests, callers
 
@@ -140,7 +154,7 @@ def read_access_log(
                 continue
             if (since is not None and moment < since) or (until is not None and moment >= until):
                 continue  # outside the range: not counted, not a problem
-        if not tally.add(entry["routeKey"], caller_of(entry)):
+        if not tally.add(logged_route_key(entry) or "", caller_of(entry)):
             tally.skip("on no version's route (API Gateway's own 404s)", number)
     return tally
 
@@ -152,13 +166,14 @@ def query_insights(
     until: datetime,
     sleep: Callable[[float], None] = time.sleep,
     timeout_seconds: float = 300,
+    per_service: bool = False,
 ) -> Tally:
     """Count the log group's requests in [since, until) with one Logs Insights query."""
     started = logs.start_query(
         logGroupName=log_group,
         startTime=int(since.timestamp()),
         endTime=int(until.timestamp()),
-        queryString=INSIGHTS_QUERY,
+        queryString=insights_query(per_service),
         limit=INSIGHTS_ROWS,
     )
     query_id = started["queryId"]
@@ -187,7 +202,8 @@ def query_insights(
             tally.skip("row(s) without a count", number)
             continue
         entry = {key: fields.get(key) or ACCESS_LOG_EMPTY for key in ("userArn", "userAgent")}
-        if not tally.add(str(fields.get("routeKey")), caller_of(entry), requests):
+        logged = {key: fields.get(key) for key in ("routeKey", ACCESS_LOG_SERVICE)}
+        if not tally.add(logged_route_key(logged) or "", caller_of(entry), requests):
             tally.skip("row(s) on no version's route", number)
     if len(answer.get("results", [])) >= INSIGHTS_ROWS:
         tally.warnings.append(
@@ -358,7 +374,7 @@ def _tally(args: argparse.Namespace, settings: Settings) -> Tally:
     log_group = settings.api.access_log_group
     try:
         logs = boto3.client("logs", region_name=settings.region)
-        return query_insights(logs, log_group, since, until)
+        return query_insights(logs, log_group, since, until, per_service=settings.api.per_service)
     except (BotoCoreError, ClientError) as error:
         raise UsageError(
             f"Logs Insights on {log_group} failed: {error}; check the AWS credentials and "

@@ -375,3 +375,28 @@ def test_given_prod_stack_environment_when_churn_v1_answers_then_it_is_deprecate
     assert header(response, "Deprecation") == "@1788220800"
     assert header(response, "Sunset") == "Wed, 30 Jun 2027 23:59:59 GMT"
     assert "<https://models.example.com/docs/churn/v1>" in (header(response, "Link") or "")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_given_service_api_path_when_called_then_same_answers_as_the_public_path(
+    case: Case,
+) -> None:
+    # GIVEN the version behind its service's own API (mlserve:api.layout perService) on its
+    # execute-api URL, which sends the path below /<service>, and behind the custom domain,
+    # which sends the public path with the mapping key
+    module = load_handler(case.service, case.version, case.env())
+    own = f"/{case.version}/predict"
+    # WHEN it is called both ways THEN it answers the same
+    public = post(module, f"{case.base}/predict", json_body=case.valid)
+    behind = post(module, own, json_body=case.valid, route_key=f"POST {own}")
+    assert (behind["statusCode"], public["statusCode"]) == (200, 200), behind
+    assert response_json(behind) == response_json(public)
+    # and a wrong method or an unknown route is told by its public path
+    wrong = get(module, own)
+    assert wrong["statusCode"] == 405, wrong
+    assert f"{case.base}/predict answers POST" in response_json(wrong)["detail"]
+    unknown = get(module, f"/{case.version}/nothing-here")
+    assert unknown["statusCode"] == 404, unknown
+    assert f"{case.base}/nothing-here" in response_json(unknown)["detail"]
+    foreign = post(module, f"/other{case.base}/predict", json_body=case.valid)
+    assert foreign["statusCode"] == 404, foreign

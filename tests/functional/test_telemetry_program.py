@@ -28,6 +28,7 @@ from mlserve_runtime.conventions import (
     ACCESS_LOG_FORMAT_LIMIT,
     CALLER_KEYS,
     DEFAULT_DEPRECATION_WINDOW_DAYS,
+    api_route_key,
 )
 from tests.conftest import TODAY
 from tests.support.stacks import generated_config
@@ -253,43 +254,59 @@ def test_given_more_deprecated_versions_than_filters_when_validated_then_config_
                                     today=date.fromisoformat(TODAY))  # fmt: skip
 
 
+@pytest.mark.parametrize("per_service", [False, True])
 @pytest.mark.parametrize("routes", [1, 8, 9, 40])
 def test_given_many_routes_when_matched_then_rule_and_filter_stay_within_aws_limits(
-    routes: int,
+    routes: int, per_service: bool
 ) -> None:
-    # GIVEN a deprecated version with `routes` routes of its own besides health and metadata
+    # GIVEN a deprecated version with `routes` routes of its own besides health and metadata,
+    # on the stack's single API or on its service's own
     version: Any = SimpleNamespace(
         service="churn", key="v1", base_path="/churn/v1",
         all_routes=[SimpleNamespace(key=f"POST /route-{n:03d}-{'x' * 40}") for n in range(routes)]
         + [SimpleNamespace(key="GET /health"), SimpleNamespace(key="GET /metadata")],
+        owner=SimpleNamespace(stack=SimpleNamespace(api=SimpleNamespace(per_service=per_service))),
     )  # fmt: skip
     keys = [f"{r.key.split(' ')[0]} /churn/v1{r.key.split(' ')[1]}" for r in version.all_routes]
     version.route_keys = keys  # as VersionSettings.route_keys gives them
+    version.api_route_keys = [api_route_key(key, per_service) for key in keys]
     # WHEN its callers rule and request filter are made
-    (rule_filter,) = callers_rule("/aws/apigateway/x", version)["Contribution"]["Filters"]
+    rule_filter, *service_filter = callers_rule("/aws/apigateway/x", version)["Contribution"][
+        "Filters"
+    ]
     pattern = requests_pattern(version)
-    # THEN each names exactly its route keys when they fit, else its base path
+    # THEN each names exactly its route keys as the API logs them when they fit, else its base
+    # paths, and on a service's own API only that service's lines
+    paths = ["/churn/v1", "/v1"] if per_service else ["/churn/v1"]
     if len(keys) <= RULE_FILTER_VALUES:
-        assert rule_filter == {"Match": "$.routeKey", "In": keys}
+        assert rule_filter == {"Match": "$.routeKey", "In": version.api_route_keys}
     else:
-        assert rule_filter == {"Match": "$.path", "StartsWith": ["/churn/v1/"]}
+        assert rule_filter == {"Match": "$.path", "StartsWith": [f"{p}/" for p in paths]}
+    assert service_filter == ([{"Match": "$.service", "In": ["churn"]}] if per_service else [])
     assert len(pattern) <= PATTERN_LIMIT
     named = re.findall(r'\$\.routeKey = "([^"]+)"', pattern)
-    assert named == keys or (named == [] and pattern == '{ $.path = "/churn/v1/*" }')
+    logged = re.findall(r'\$\.path = "([^"]+)/\*"', pattern)
+    assert (named, logged) in ((version.api_route_keys, []), ([], paths)), pattern
+    assert ('$.service = "churn"' in pattern) is per_service
 
 
+@pytest.mark.parametrize("per_service", [False, True])
 @pytest.mark.parametrize("deprecated_every", [2, 3, 1000])
 def test_given_many_versions_when_paged_then_every_dashboard_holds_at_most_the_limit(
-    deprecated_every: int,
+    deprecated_every: int, per_service: bool
 ) -> None:
-    # GIVEN 1,200 versions, some deprecated (each costs 3 widgets, others 1; every page 2 more)
-    versions = [SimpleNamespace(status="deprecated" if n % deprecated_every == 0 else "active")
-                for n in range(1200)]  # fmt: skip
-    settings: Any = SimpleNamespace(deployed_versions=lambda: versions)
+    # GIVEN 1,200 versions of 400 services, some deprecated (each costs 3 widgets, others 1;
+    # every page has its header, and the single API's widget or one per service on the page)
+    versions = [SimpleNamespace(status="deprecated" if n % deprecated_every == 0 else "active",
+                                service=f"s{n // 3}") for n in range(1200)]  # fmt: skip
+    settings: Any = SimpleNamespace(
+        deployed_versions=lambda: versions, api=SimpleNamespace(per_service=per_service)
+    )
     # WHEN split into dashboards
     pages = dashboard_pages(settings)
     # THEN each stays within CloudWatch's widgets per dashboard, and all versions appear once
     for page in pages:
-        widgets = 2 + sum(3 if v.status == "deprecated" else 1 for v in page)
+        apis = len({v.service for v in page}) if per_service else 1
+        widgets = 1 + apis + sum(3 if v.status == "deprecated" else 1 for v in page)
         assert widgets <= DASHBOARD_WIDGETS_LIMIT
     assert [v for page in pages for v in page] == versions

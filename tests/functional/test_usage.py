@@ -43,20 +43,20 @@ def render_line(log_format: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$context\.[A-Za-z.]+", lambda m: variables.get(m.group(0), "-"), log_format)
 
 
-def registered_format(run: ProgramRun) -> str:
-    (stage,) = run.of_type(STAGE)
-    return str(stage.inputs["accessLogSettings"]["format"])
-
-
 def rendered_log(run: ProgramRun) -> tuple[list[str], dict[str, dict[str, dict[str, Any]]]]:
     """Lines for requests on every registered route from each caller (the n-th route called n
-    times), and the report they must give."""
-    log_format = registered_format(run)
+    times), each in its API's stage's format, and the report they must give: a service's own API
+    (perService) names its service in its format and keys its routes without `/<service>`."""
+    stages = {stage.inputs["apiId"]: stage for stage in run.of_type(STAGE)}
     lines: list[str] = []
     expected: dict[str, dict[str, Counter[str]]] = {}
-    keys = sorted(r.inputs["routeKey"] for r in run.of_type(ROUTE))
-    for n, key in enumerate(keys, start=1):
-        service, version = key.split(" ")[1].split("/")[1:3]
+    routes = sorted((r.inputs["routeKey"], r.inputs["apiId"]) for r in run.of_type(ROUTE))
+    for n, (key, api) in enumerate(routes, start=1):
+        log_format = str(stages[api].inputs["accessLogSettings"]["format"])
+        own_service = json.loads(log_format).get("service")
+        path = key.split(" ")[1]
+        public_path = f"/{own_service}{path}" if own_service else path
+        service, version = public_path.split("/")[1:3]
         entry = expected.setdefault(service, {}).setdefault(version, Counter())
         for identity, caller in CALLERS:
             for i in range(n):
@@ -64,7 +64,7 @@ def rendered_log(run: ProgramRun) -> tuple[list[str], dict[str, dict[str, dict[s
                 variables = {
                     **identity,
                     "$context.routeKey": key,
-                    "$context.path": key.split(" ")[1],
+                    "$context.path": public_path,
                     "$context.status": "200",
                     "$context.requestId": f"r-{n}-{i}",
                     "$context.requestTimeEpoch": str(int(moment.timestamp() * 1000)),
@@ -88,11 +88,16 @@ def run_usage(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str,
     return code, captured.out, captured.err
 
 
+@pytest.mark.parametrize("run_fixture", ["prod_run", "prod_per_service_run"])
 def test_given_rendered_access_log_when_reported_then_requests_and_callers_per_version(
-    prod_run: ProgramRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_fixture: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # GIVEN an access log in exactly the registered format
-    lines, expected = rendered_log(prod_run)
+    # GIVEN an access log in exactly the registered format(s), on either layout
+    run: ProgramRun = request.getfixturevalue(run_fixture)
+    lines, expected = rendered_log(run)
     log = tmp_path / "access.log"
     log.write_text("\n".join(lines) + "\n")
     # WHEN the report is asked for as JSON
@@ -212,7 +217,7 @@ def test_given_insights_when_reported_then_one_query_counts_routes_and_callers(
         stub.add_response(
             "start_query", {"queryId": "q-1"},
             {"logGroupName": settings.api.access_log_group, "startTime": int(since.timestamp()),
-             "endTime": int(until.timestamp()), "queryString": usage.INSIGHTS_QUERY,
+             "endTime": int(until.timestamp()), "queryString": usage.insights_query(False),
              "limit": usage.INSIGHTS_ROWS},
         )  # fmt: skip
         stub.add_response("get_query_results", {"status": "Running", "results": []},
@@ -228,6 +233,39 @@ def test_given_insights_when_reported_then_one_query_counts_routes_and_callers(
         service: {version: {"requests": 9, "callers": {"curl/8.0": 7,
                                                         "arn:aws:iam::123456789012:user/ana": 2}}}
     }  # fmt: skip
+    assert "1 row(s) on no version's route" in (tally.summary() or "")
+
+
+def test_given_per_service_apis_when_reported_from_insights_then_rows_count_by_public_route(
+    prod_per_service_run: ProgramRun,
+) -> None:
+    # GIVEN a service's own API's route, as its access log names it (no /<service>, the service
+    # a field of the line), and Logs Insights grouping by that field too
+    stage = prod_per_service_run.of_type(STAGE)[0]
+    own_service = json.loads(stage.inputs["accessLogSettings"]["format"])["service"]
+    route = sorted(r.inputs["routeKey"] for r in prod_per_service_run.of_type(ROUTE)
+                   if r.inputs["apiId"] == stage.inputs["apiId"])[0]  # fmt: skip
+    version = route.split(" ")[1].split("/")[1]
+    logs = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x")  # fmt: skip
+    rows = [[{"field": "routeKey", "value": route}, {"field": "service", "value": own_service},
+             {"field": "userAgent", "value": "curl/8.0"}, {"field": "requests", "value": "3"}],
+            [{"field": "routeKey", "value": route}, {"field": "userAgent", "value": "curl/8.0"},
+             {"field": "requests", "value": "5"}]]  # fmt: skip
+    query = usage.insights_query(True)
+    assert "by routeKey, service, userArn, userAgent" in query
+    with Stubber(logs) as stub:
+        stub.add_response("start_query", {"queryId": "q-3"}, {
+            "logGroupName": "/aws/apigateway/x", "startTime": int(START.timestamp()),
+            "endTime": int(START.timestamp()) + 3600, "queryString": query,
+            "limit": usage.INSIGHTS_ROWS})  # fmt: skip
+        stub.add_response("get_query_results", {"status": "Complete", "results": rows})
+        # WHEN the report is made on the perService layout
+        tally = usage.query_insights(logs, "/aws/apigateway/x", START, START + timedelta(hours=1),
+                                     sleep=lambda _: None, per_service=True)  # fmt: skip
+    # THEN the row naming its service counts for that service's version; the one without a
+    # service is on no public route
+    assert tally.report() == {own_service: {version: {"requests": 3, "callers": {"curl/8.0": 3}}}}
     assert "1 row(s) on no version's route" in (tally.summary() or "")
 
 

@@ -13,6 +13,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ("services/churn/v1", "services/sentiment/v1")
 
 Services = dict[str, Any]
+# A custom domain for generated stacks (`mlserve:api.domain`), its certificate in their region.
+GENERATED_DOMAIN = {
+    "name": "models.generated.example.com",
+    "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+    "0c9e5b1a-7d3f-4e2b-9a6c-5f4e3d2c1b0a",
+}
 
 
 def edited(config: dict[str, str], edit: Callable[[Services], None]) -> dict[str, str]:
@@ -20,6 +26,14 @@ def edited(config: dict[str, str], edit: Callable[[Services], None]) -> dict[str
     services = copy.deepcopy(json.loads(config["mlserve:services"]))
     edit(services)
     return {**config, "mlserve:services": json.dumps(services)}
+
+
+def with_api(config: dict[str, str], **api: Any) -> dict[str, str]:
+    """A copy of an engine config with `mlserve:api` keys set (`layout="perService"`)."""
+    return {
+        **config,
+        "mlserve:api": json.dumps({**json.loads(config.get("mlserve:api", "{}")), **api}),
+    }
 
 
 def generated_config(
@@ -48,10 +62,15 @@ def generated_config(
     }
 
 
-def generated_code(service: str, version: str, template: str = TEMPLATES[0]) -> str:
+def generated_code(
+    service: str, version: str, template: str = TEMPLATES[0], *, extra_routes: int = 0
+) -> str:
     """build/generated-code/<service>/<version>: the template version's code, its contract
-    declaring `service` `version`; the folder relative to the project, as a stack gives it."""
-    target = PROJECT_ROOT / "build" / "generated-code" / service / version
+    declaring `service` `version` (and `extra_routes` more predict routes, `POST
+    /predict-<n>`, all answered by its predict function); the folder relative to the project, as
+    a stack gives it."""
+    suffix = f"-{extra_routes}-routes" if extra_routes else ""
+    target = PROJECT_ROOT / "build" / "generated-code" / service / f"{version}{suffix}"
     source = PROJECT_ROOT / template
     surface = f'"service": "{service}",\n    "version": "{version}",'
     if (
@@ -65,5 +84,24 @@ def generated_code(service: str, version: str, template: str = TEMPLATES[0]) -> 
         declared = f'"service": "{old_service}",\n    "version": "{old_version}",'
         text = contract.read_text()
         assert declared in text, f"{template}/contract.py no longer declares its SURFACE so"
-        contract.write_text(text.replace(declared, surface))
+        routes = "".join(
+            f'        "POST /predict-{n:02d}": {{"request": "PredictRequest", '
+            f'"response": "PredictResponse"}},\n'
+            for n in range(extra_routes)
+        )
+        assert not routes or '    "routes": {\n' in text, f"{template}/contract.py routes moved"
+        contract.write_text(
+            text.replace(declared, surface).replace(
+                '    "routes": {\n', '    "routes": {\n' + routes
+            )
+        )
+        if extra_routes:
+            app = target / "app.py"
+            served = '{"POST /predict": predict}'
+            assert served in app.read_text(), f"{template}/app.py no longer serves {served}"
+            app.write_text(
+                app.read_text().replace(
+                    served, '{route: predict for route in contract.SURFACE["routes"]}'
+                )
+            )
     return target.relative_to(PROJECT_ROOT).as_posix()

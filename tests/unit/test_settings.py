@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
-from components.settings import ConfigError, Settings, parse_settings
+from components.settings import ConfigError, Settings, parse_settings, settings_from_engine_config
+from components.settings.engine_config import ENVIRONMENT_STRING_LIMIT
+from components.settings.model import ApiSettings
+from mlserve_runtime.conventions import API_LAYOUTS
 
 TODAY = date(2026, 11, 27)
 
@@ -521,6 +525,41 @@ def test_given_too_many_routes_when_parsed_then_error_names_counts(root: Path) -
     }
     found = problems(root, config)
     assert any("330 routes and 110 integrations" in p and "300 routes" in p for p in found), found
+    assert any("mlserve:api.layout: perService" in p for p in found), found
+
+
+def test_given_many_services_per_service_when_parsed_then_quotas_count_per_api(root: Path) -> None:
+    # GIVEN 11 services of 10 versions (330 routes: over one API's quota) on their own APIs
+    config: dict[str, Any] = {
+        "services": {
+            f"m{s}": {
+                "versions": {f"v{v}": {"code": "svc/v1", "status": "active"} for v in range(1, 11)}
+            }
+            for s in range(11)
+        },
+        "api": {"layout": "perService"},
+    }
+    # WHEN parsed THEN it fits (30 routes per API), with a warning that there is no one base URL
+    settings = parse(root, config)
+    assert {settings.api.api_of(s) for s in settings.services} == {
+        f"mlserve-prod-m{s}" for s in range(11)
+    }
+    assert any("api.layout" in w and "mlserve:api.domain" in w for w in settings.warnings)
+    # and one service over the quota on its own API is named, without the layout advice
+    config["services"]["m3"]["versions"] = {
+        f"v{v}": {"code": "svc/v1", "status": "active"} for v in range(1, 102)
+    }
+    found = problems(root, config)
+    (over,) = [p for p in found if "integrations" in p]
+    assert over.startswith("mlserve:services.m3:") and "mlserve-prod-m3" in over, over
+    assert "303 routes and 101 integrations" in over and "layout" not in over, over
+
+
+def test_given_unknown_layout_when_parsed_then_error_lists_the_layouts(root: Path) -> None:
+    config = {**base_config(), "api": {"layout": "perVersion"}}
+    found = problems(root, config)
+    assert any(p.startswith("mlserve:api.layout:") and "'single'" in p and "'perService'" in p
+               for p in found), found  # fmt: skip
 
 
 def test_given_timeout_over_api_limit_when_parsed_then_warns(root: Path) -> None:
@@ -697,3 +736,36 @@ def test_given_unreadable_declaration_when_parsed_then_the_code_key_says_why(roo
     (problem,) = problems(root, base_config())
     assert problem.startswith("mlserve:services.churn.versions.v2.code:")
     assert "literal" in problem
+
+
+def test_given_layouts_when_compared_then_settings_and_conventions_name_the_same() -> None:
+    # the settings model's Literal and the conventions the pack reads must not drift
+    assert get_args(ApiSettings.model_fields["layout"].annotation) == API_LAYOUTS
+
+
+def test_given_config_over_one_environment_string_when_parsed_then_it_warns(root: Path) -> None:
+    # GIVEN engine configs of one-version services (each on its own API, so no quota stops them)
+    # just under and just over what one environment string holds on Linux
+    def engine(count: int) -> dict[str, str]:
+        services = {f"m{n:05d}": {"versions": {"v1": {"code": "svc/v1", "status": "active"}}}
+                    for n in range(count)}  # fmt: skip
+        return {"mlserve:api": json.dumps({"layout": "perService"}),
+                "mlserve:services": json.dumps(services)}  # fmt: skip
+
+    def passed(config: dict[str, str]) -> int:
+        return len("PULUMI_CONFIG=" + json.dumps(config, separators=(",", ":"))) + 1
+
+    count, over = 1, 2  # the most services that fit: passed(engine(count)) fits, over does not
+    while passed(engine(over)) <= ENVIRONMENT_STRING_LIMIT:
+        count, over = over, over * 2
+    while over - count > 1:
+        middle = (count + over) // 2
+        count, over = (middle, over) if passed(engine(middle)) <= ENVIRONMENT_STRING_LIMIT else (
+            count, middle)  # fmt: skip
+    for services, warns in ((count, False), (count + 1, True)):
+        # WHEN parsed THEN only the one over the limit warns, saying what fails and why
+        settings = settings_from_engine_config(engine(services), stack="prod", project_root=root,
+                                               today=TODAY)  # fmt: skip
+        found = [w for w in settings.warnings if "PULUMI_CONFIG" in w]
+        assert bool(found) is warns, (services, found)
+        assert not warns or "argument list too long" in found[0]

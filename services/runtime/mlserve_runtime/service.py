@@ -182,13 +182,16 @@ def serve(
     lifecycle = read_lifecycle(env)
     log = logger or Logger(service=service)
     base = base_path(service, version)
-    app = APIGatewayHttpResolver()
+    # Routes are matched below /<service>: the single API and a custom domain send the public
+    # path (a domain keeps its mapping key in rawPath), a service's own API on its execute-api
+    # URL sends /v<N>/... (mlserve:api.layout perService); both reach the same route.
+    app = APIGatewayHttpResolver(strip_prefixes=[f"/{service}"])
     methods: dict[str, list[str]] = {}
     served: list[str] = []
 
     def add(route: str, function: Callable[[], Response[str]]) -> None:
         method, path = route.split(" ", 1)
-        app.route(base + path, method)(function)
+        app.route(f"/{version}{path}", method)(function)
         methods.setdefault(base + path, []).append(method)
         served.append(f"{method} {base}{path}")
 
@@ -248,6 +251,8 @@ def serve(
 
     def not_found(_: Exception) -> Response[str]:
         method, path = app.current_event.http_method, app.current_event.path
+        if not path.startswith(f"/{service}/"):  # as a service's own API sees it
+            path = f"/{service}{path}"
         allowed = methods.get(path)
         if allowed:
             return _problem(
