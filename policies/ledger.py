@@ -43,7 +43,7 @@ LEDGER_PROPERTIES: dict[str, Any] = {
         "description": (
             "What the last deployment promised: `python -m mlserve ledger --from <pulumi stack "
             "output --json>` builds it (ledgerVersion, stack, environment, namePrefix, "
-            "deprecationWindowDays, domain, versions)."
+            "deprecationWindowDays, domain, apiLayout, versions)."
         ),
         "type": "object",
     },
@@ -91,6 +91,8 @@ class Ledger:
     name_prefix: str | None
     window_days: int | None
     domain: str | None
+    layout: str | None = None
+    """`mlserve:api.layout` it was deployed with (None: a ledger from before layouts, single)."""
     entries: dict[VersionRef, LedgerEntry] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     """What the ledger lacked and was taken from the config instead."""
@@ -203,6 +205,7 @@ def read_ledger(raw: Any) -> tuple[Ledger | None, list[str]]:
         name_prefix=_text(raw.get("namePrefix")),
         window_days=whole_number(raw.get("deprecationWindowDays")),
         domain=_text(raw.get("domain")),
+        layout=_text(raw.get("apiLayout")),
         entries=entries,
         notes=tuple(notes),
     )

@@ -27,7 +27,7 @@ from resources import (
     function_name_of,
 )
 from stack_config import stack_config
-from stack_index import index_stack
+from stack_index import api_service, index_stack
 
 # Identity policies cannot name principals (AWS rejects the element), so only trust and resource
 # policies are read; skipping identity policies also keeps previews free of needless notes.
@@ -160,6 +160,11 @@ def api_grants_name_own_routes_validator(
     unknowns = Unknowns()
     apis = [text(api.props, "executionArn") for api in index.of_type(API)]
     known_apis = [arn for arn in apis if isinstance(arn, str)]
+    api_of_arn = {
+        arn: api
+        for api in index.of_type(API)
+        if isinstance(arn := text(api.props, "executionArn"), str)
+    }
     for permission in index.of_type(PERMISSION):
         if text(permission.props, "principal") != API_GATEWAY_PRINCIPAL:
             continue
@@ -186,7 +191,24 @@ def api_grants_name_own_routes_validator(
         version = parse_function_name(config.name_prefix, function_name_of(function))
         route = source_arn[len(api) + 1 :].split("/", 2)  # <stage>/<METHOD>/<path>
         path = f"/{route[2]}" if len(route) == 3 else ""
-        if version is not None and not path.startswith(f"{base_path(*version)}/"):
+        if version is None:
+            continue
+        prefix = base_path(*version)
+        if config.per_service:  # on the service's own API its routes are /v<N>/...
+            service = api_service(api_of_arn[api], config)
+            if isinstance(service, Unknown):
+                unknowns.note(f"{permission.name}: the name of the API it names")
+                continue
+            if service != version.service:
+                report_violation(
+                    f"permission {permission.name!r} on {version} ({qualifier}) lets API "
+                    f"{text(api_of_arn[api].props, 'name')!r} invoke, which is not the API of "
+                    f"{version.service}; each version's alias is invoked by its own routes only",
+                    permission.urn,
+                )
+                continue
+            prefix = f"/{version.version}"
+        if not path.startswith(f"{prefix}/"):
             report_violation(
                 f"permission {permission.name!r} on {version} ({qualifier}) grants route "
                 f"{route[1] if len(route) > 1 else '?'} {path or '?'}, which is not one of "
@@ -220,8 +242,8 @@ lambda_permissions_scoped = ResourceValidationPolicy(
     enforcement_level=EnforcementLevel.MANDATORY,
     remediation_steps=(
         "Set qualifier=<alias name> on aws.lambda_.Permission and, for API Gateway, "
-        "source_arn=f'{api.execution_arn}/*/<METHOD>/<service>/v<N>/<path>' (VersionedApi "
-        "does both)."
+        "source_arn=f'{api.execution_arn}/*/<METHOD>/<service>/v<N>/<path>' (on per-service APIs "
+        "the service's API and /*/<METHOD>/v<N>/<path>; VersionedApi does both)."
     ),
 )
 

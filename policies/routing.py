@@ -1,5 +1,6 @@
 """Traffic routing: aliases serve published versions, and each route `METHOD /<service>/v<N>/...`
-invokes, through its integration, the alias of exactly that service and major version."""
+(its public key: on per-service APIs `METHOD /v<N>/...` on the service's own API) invokes,
+through its integration, the alias of exactly that service and major version."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pulumi_policy import (
 
 from conventions import (
     ALIAS_NAME,
+    API_ROUTE_KEY,
     ROUTE_KEY,
     VersionRef,
     alias_name,
@@ -25,7 +27,7 @@ from conventions import (
 from properties import Unknown, Unknowns, entries, guarded, lookup, text
 from resources import ALIAS, FUNCTION, INTEGRATION, LAMBDA_ARN, ROUTE
 from stack_config import StackConfig, stack_config
-from stack_index import StackIndex, index_stack, linked
+from stack_index import StackIndex, api_service, index_stack, linked, public_key, route_api
 
 PUBLISHED_VERSION = re.compile(r"^[1-9][0-9]*$")
 INVOCATION_URI = re.compile(
@@ -73,9 +75,13 @@ def api_routes_invoke_own_version_validator(
     unknowns = Unknowns()
     account = _stack_account(index)
     for route in index.of_type(ROUTE):
-        key = text(route.props, "routeKey")
+        key = public_key(route, config)
         if isinstance(key, Unknown):
             unknowns.note(f"{route.name}.routeKey")
+            continue
+        problem = _layout_problem(route, config) if config.per_service else None
+        if problem is not None:
+            report_violation(f"route {text(route.props, 'routeKey')!r} {problem}", route.urn)
             continue
         match = ROUTE_KEY.fullmatch(key) if key is not None else None
         if match is None:
@@ -104,6 +110,28 @@ def api_routes_invoke_own_version_validator(
                     f"route {key!r} (integration {integration.name!r}) {problem}", route.urn
                 )
     unknowns.raise_if_any()
+
+
+def _layout_problem(route: PolicyResource, config: StackConfig) -> str | None:
+    """Why a route does not sit as the per-service layout needs it: on its service's own API,
+    keyed `METHOD /v<N>/<path>` (the domain's mapping key `<service>` is in front of it)."""
+    api = route_api(route)
+    service = api_service(api, config) if api is not None else None
+    if isinstance(service, Unknown):
+        return None  # the API's name is known once it is; public_key waits for it too
+    if service is None:
+        name = text(api.props, "name") if api is not None else None
+        return (
+            f"is on API {name!r}, not a service's own; with mlserve:api.layout perService every "
+            "route is on the API of its service, <namePrefix>mlserve-<environment>-<service>"
+        )
+    key = text(route.props, "routeKey")
+    if isinstance(key, str) and not API_ROUTE_KEY.fullmatch(key):
+        return (
+            f"on the API of {service} is not 'METHOD /v<N>/<path>'; the custom domain serves "
+            f"that API at /{service}, so its routes leave the service out"
+        )
+    return None
 
 
 def _stack_account(index: StackIndex) -> str | None:

@@ -19,12 +19,15 @@ from pulumi_policy import (
 )
 
 from conventions import (
+    API_LAYOUTS,
     DEFAULT_DEPRECATION_WINDOW_DAYS,
     ENVIRONMENT,
     LIFECYCLES,
     NAME_PREFIX,
     NAME_PREFIX_LIMIT,
+    PER_SERVICE_LAYOUT,
     SERVICE,
+    SINGLE_LAYOUT,
     VERSION,
     hook_function_name,
     janitor_function_name,
@@ -69,6 +72,13 @@ class StackConfig:
     """Services (`churn`) and versions (`churn.v2`) present in the config but not readable."""
     promote_from: str | None = None
     """The stack whose ledger this one's code must match (`mlserve:promoteFrom`)."""
+    layout: str = SINGLE_LAYOUT
+    """`mlserve:api.layout`: the stack's single HTTP API, or one per service (perService)."""
+
+    @property
+    def per_service(self) -> bool:
+        """Whether every service has its own HTTP API, mapped on the domain at /<service>."""
+        return self.layout == PER_SERVICE_LAYOUT
 
     def version(self, service: str, version: str) -> VersionEntry | None:
         """The config entry of a service version, if the config has one."""
@@ -130,6 +140,15 @@ def read_stack_config(config: Mapping[str, Any], stack: str | None) -> StackConf
         problems.append(f"mlserve:promoteFrom: {promote_from!r} is not a stack name")
         promote_from = str(promote_from)
 
+    api = _decoded(values.get("api", {}))
+    layout = api.get("layout", SINGLE_LAYOUT) if isinstance(api, Mapping) else SINGLE_LAYOUT
+    if layout not in API_LAYOUTS:
+        problems.append(
+            f"mlserve:api.layout: {layout!r} is not one of {', '.join(API_LAYOUTS)}; routes are "
+            "judged as on the single API"
+        )
+        layout = SINGLE_LAYOUT
+
     versions: dict[tuple[str, str], VersionEntry] = {}
     unreadable: set[str] = set()
     services = _decoded(values.get("services"))
@@ -152,6 +171,7 @@ def read_stack_config(config: Mapping[str, Any], stack: str | None) -> StackConf
         problems=tuple(problems),
         unreadable=frozenset(unreadable),
         promote_from=promote_from,
+        layout=layout,
     )
 
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 from pulumi_policy import PolicyResource
 
+from conventions import API_ROUTE_KEY, api_name, public_route_key
 from properties import UNKNOWN, Unknown, text
-from resources import ALIAS, FUNCTION, QUEUE, QUEUE_ARN, function_name_of
+from resources import ALIAS, API, FUNCTION, QUEUE, QUEUE_ARN, function_name_of
+from stack_config import StackConfig
 
 
 @dataclass
@@ -100,3 +102,41 @@ def source_queue_name(mapping: PolicyResource) -> str | Unknown | None:
         name = text(queue.props, "name")
         return name if isinstance(name, str) else UNKNOWN
     return UNKNOWN
+
+
+def api_service(api: PolicyResource, config: StackConfig) -> str | Unknown | None:
+    """The service whose own API this is, by its name `<prefix>mlserve-<environment>-<service>`;
+    None for any other API (the stack's single one among them)."""
+    name = text(api.props, "name")
+    if not isinstance(name, str) or config.environment is None:
+        return UNKNOWN if isinstance(name, Unknown) else None
+    stack_api = api_name(config.name_prefix, config.environment)
+    service = name.removeprefix(f"{stack_api}-") if name.startswith(f"{stack_api}-") else None
+    return (
+        service
+        if service and api_name(config.name_prefix, config.environment, service) == name
+        else None
+    )
+
+
+def route_api(route: PolicyResource) -> PolicyResource | None:
+    """The API a route belongs to (from its apiId's dependencies)."""
+    apis = linked(route, "apiId", API)
+    return apis[0] if apis else None
+
+
+def public_key(route: PolicyResource, config: StackConfig) -> str | Unknown | None:
+    """A route's public key: its key on the single API; on a service's own API (perService) the
+    key the custom domain serves it at, `/<service>` before it (`POST /v2/predict` of churn's API
+    is `POST /churn/v2/predict`). A key that fits neither form is returned as it is, for the
+    routing policy to refuse."""
+    key = text(route.props, "routeKey")
+    if not isinstance(key, str) or not config.per_service:
+        return key
+    api = route_api(route)
+    service = api_service(api, config) if api is not None else None
+    if isinstance(service, Unknown):
+        return UNKNOWN
+    if service is None or not API_ROUTE_KEY.fullmatch(key):
+        return key
+    return public_route_key(key, service)

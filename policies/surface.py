@@ -24,14 +24,18 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from conventions import SURFACE_MODULE, VersionRef, declared_surface, parse_function_name
+from conventions import (
+    SINGLE_LAYOUT,
+    SURFACE_MODULE,
+    VersionRef,
+    declared_surface,
+    parse_function_name,
+)
 from ledger import LEDGER_SCHEMA, Ledger, LedgerEntry, judgement
 from properties import Unknown, Unknowns, guarded, items, lookup, text
-from resources import EVENT_SOURCE_MAPPING, FUNCTION, ROUTE, STAGE
-from stack_config import stack_config
-from stack_index import StackIndex, index_stack, source_queue_name
-
-DOMAIN = "aws:apigatewayv2/domainName:DomainName"
+from resources import API, API_MAPPING, DOMAIN, EVENT_SOURCE_MAPPING, FUNCTION, ROUTE, STAGE
+from stack_config import StackConfig, stack_config
+from stack_index import StackIndex, api_service, index_stack, linked, public_key, source_queue_name
 
 THROTTLES = ("throttlingBurstLimit", "throttlingRateLimit")
 
@@ -60,7 +64,7 @@ def _ledger_problems(ledger: Ledger, index: StackIndex, unknowns: Unknowns) -> I
     routes: dict[str, PolicyResource] = {}
     routes_later = 0
     for route in index.of_type(ROUTE):
-        key = text(route.props, "routeKey")
+        key = public_key(route, config)
         if isinstance(key, str):
             routes[key] = route
         else:
@@ -95,17 +99,62 @@ def _ledger_problems(ledger: Ledger, index: StackIndex, unknowns: Unknowns) -> I
                     f"for {entry.ref.version} and require IAM from a new major"
                 )
     yield from _queue_problems(answering, index, unknowns)
-    if ledger.domain and answering:
-        domains = [lookup(domain.props, "domainName") for domain in index.of_type(DOMAIN)]
-        if any(isinstance(domain, Unknown) for domain in domains):
-            unknowns.note("the custom domain's name")
-        elif ledger.domain not in domains:
-            versions = ", ".join(str(entry.ref) for entry in answering)
-            yield (
-                f"the custom domain {ledger.domain}, on which {versions} answer, would be gone; "
-                "callers use https://" + ledger.domain + "/... as the base URL. Keep "
-                "mlserve:api.domain while any version answers on it"
-            )
+    if not answering:
+        return
+    if ledger.domain:
+        yield from _domain_problems(ledger.domain, answering, index, config, unknowns)
+    elif (ledger.layout or SINGLE_LAYOUT) != config.layout:
+        yield (
+            f"mlserve:api.layout would change from {ledger.layout or SINGLE_LAYOUT} to "
+            f"{config.layout} while {_listed(answering)} answer on the execute-api URL: every "
+            "base URL would change (each layout's APIs are new APIs). Give the stack a custom "
+            "domain (mlserve:api.domain) and deploy it first, so callers move to it, then change "
+            "the layout"
+        )
+
+
+def _domain_problems(
+    domain: str,
+    answering: list[LedgerEntry],
+    index: StackIndex,
+    config: StackConfig,
+    unknowns: Unknowns,
+) -> Iterator[str]:
+    """The domain stays, and on the perService layout it maps /<service> to the service's own
+    API for every service with a version answering on it."""
+    domains = [lookup(resource.props, "domainName") for resource in index.of_type(DOMAIN)]
+    if any(isinstance(name, Unknown) for name in domains):
+        unknowns.note("the custom domain's name")
+        return
+    if domain not in domains:
+        yield (
+            f"the custom domain {domain}, on which {_listed(answering)} answer, would be gone; "
+            f"callers use https://{domain}/... as the base URL. Keep mlserve:api.domain while "
+            "any version answers on it"
+        )
+        return
+    if not config.per_service:
+        return
+    mapped: set[str] = set()
+    for mapping in index.of_type(API_MAPPING):
+        key = text(mapping.props, "apiMappingKey")
+        apis = linked(mapping, "apiId", API)
+        service = api_service(apis[0], config) if apis else None
+        if isinstance(key, Unknown) or isinstance(service, Unknown):
+            unknowns.note(f"{mapping.name}'s mapping key and API")
+        elif key is not None and key == service:
+            mapped.add(key)
+    for service in sorted({entry.ref.service for entry in answering} - mapped):
+        versions = _listed([entry for entry in answering if entry.ref.service == service])
+        yield (
+            f"https://{domain}/{service}/... would not reach {service}'s API: no API mapping "
+            f"with key {service!r} maps it on the domain, and {versions} answer there. Map "
+            f"each service's API on the domain with api_mapping_key = <service>"
+        )
+
+
+def _listed(entries: list[LedgerEntry]) -> str:
+    return ", ".join(str(entry.ref) for entry in entries)
 
 
 def _queue_problems(

@@ -10,6 +10,7 @@ violation that names what it breaks. The allowed changes at the end must pass un
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import shutil
@@ -27,6 +28,7 @@ from mlserve.ledger import policy_config, policy_config_from_stack_output
 from mlserve.offline import PROJECT_ROOT, ProgramRun, run_program
 from mlserve.stack_files import stack_config
 from tests.conftest import TODAY
+from tests.support.stacks import with_api
 
 STACK = "prod"
 JSON_KEYS = ("mlserve:services", "mlserve:api")
@@ -177,6 +179,8 @@ STAGE = "aws:apigatewayv2/stage:Stage"
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 QUEUE = "aws:sqs/queue:Queue"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+API = "aws:apigatewayv2/api:Api"
+API_MAPPING = "aws:apigatewayv2/apiMapping:ApiMapping"
 
 
 def alias_arn(run: ProgramRun, name: str) -> str:
@@ -185,6 +189,31 @@ def alias_arn(run: ProgramRun, name: str) -> str:
 
 def foreign(arn: str) -> str:
     return re.sub(r":\d{12}:", f":{FOREIGN_ACCOUNT}:", arn, count=1)
+
+
+@functools.cache
+def per_service_deployed() -> ProgramRun:
+    """The prod stack on the perService layout, as `pulumi up` would leave it after the move."""
+    run = run_program(with_api(stack_config(STACK), layout="perService"), stack=STACK, today=TODAY)
+    assert run.error is None, run.error
+    return run
+
+
+def on_api(run: ProgramRun, name: str, type_: str, api: str) -> ProgramRun:
+    """A registration put on another API: its apiId and the dependency the engine records."""
+    moved, target = run.by_name(name, type_), run.by_name(api, API)
+    changed = replace(
+        moved,
+        inputs={**moved.inputs, "apiId": target.id},
+        outputs={**moved.outputs, "apiId": target.id},
+        property_dependencies={**moved.property_dependencies, "apiId": (target.urn,)},
+    )
+    return replace(run, registrations=[changed if r is moved else r for r in run.registrations])
+
+
+def drop_domain(config: Config, _: Path) -> None:
+    config["mlserve:api"]["layout"] = "perService"
+    del config["mlserve:api"]["domain"], config["mlserve:api"]["docsUrl"]
 
 
 ATTACKS = [
@@ -539,9 +568,59 @@ ATTACKS = [
         ),
         names="sqs:*", policy="queue-grants-scoped",
     ),
+    # --- per-service APIs (mlserve:api.layout perService) ------------------------------------
+    Attack(
+        "move to per-service APIs and drop the custom domain",
+        config=drop_domain,
+        names="the custom domain models.example.com", policy="versions-keep-their-surface",
+    ),
+    Attack(
+        "move layouts on the execute-api URL of a stack without a domain",
+        config=drop_domain,
+        ledger=each_ledger_policy(lambda s: s["ledger"].update(domain=None)),
+        names="mlserve:api.layout would change from single to perService",
+        policy="versions-keep-their-surface",
+    ),
+    Attack(
+        "a service's API no longer mapped on the domain",
+        mutant=lambda _: without(per_service_deployed(), "api-churn-domain-mapping", API_MAPPING),
+        names="no API mapping with key 'churn'", policy="versions-keep-their-surface",
+    ),
+    Attack(
+        "a service's API mapped under another key",
+        mutant=lambda _: mutated(per_service_deployed(), "api-churn-domain-mapping", API_MAPPING,
+                                 lambda p: p.update(apiMappingKey="churn-api")),
+        names="https://models.example.com/churn/... would not reach churn's API",
+        policy="versions-keep-their-surface",
+    ),
+    Attack(
+        "a route put on another service's API",
+        mutant=lambda _: on_api(per_service_deployed(), "churn-v2-post-predict", ROUTE,
+                                "api-sentiment"),
+        names="route POST /churn/v2/predict", policy="versions-keep-their-surface",
+    ),
+    Attack(
+        "a service's API route keyed with its public path",
+        mutant=lambda _: mutated(per_service_deployed(), "churn-v2-post-predict", ROUTE,
+                                 lambda p: p.update(routeKey="POST /churn/v2/predict")),
+        names="so its routes leave the service out", policy="api-routes-invoke-own-version",
+    ),
+    Attack(
+        "a version's alias invocable from another service's API",
+        mutant=lambda _: mutated(
+            per_service_deployed(), "churn-v2-post-predict-invoke", PERMISSION,
+            lambda p: p.update(sourceArn=per_service_deployed().by_name("api-sentiment", API)
+                               .outputs["executionArn"] + "/*/POST/v2/predict")),
+        names="which is not the API of churn", policy="api-grants-name-own-routes",
+    ),
 ]  # fmt: skip
 
 ALLOWED = [
+    Attack(
+        "move to per-service APIs behind the kept custom domain",
+        config=lambda c, _: c["mlserve:api"].update(layout="perService"),
+        names="", policy="",
+    ),
     Attack(
         "deprecate on the planned dates",
         config=lambda c, _: version(c, "sentiment", "v1").update(status="deprecated"),
