@@ -158,13 +158,8 @@ def api_grants_name_own_routes_validator(
     config = stack_config()
     index = index_stack(args.resources)
     unknowns = Unknowns()
-    apis = [text(api.props, "executionArn") for api in index.of_type(API)]
-    known_apis = [arn for arn in apis if isinstance(arn, str)]
-    api_of_arn = {
-        arn: api
-        for api in index.of_type(API)
-        if isinstance(arn := text(api.props, "executionArn"), str)
-    }
+    apis = [(text(api.props, "executionArn"), api) for api in index.of_type(API)]
+    api_of_arn = {arn: api for arn, api in apis if isinstance(arn, str)}
     for permission in index.of_type(PERMISSION):
         if text(permission.props, "principal") != API_GATEWAY_PRINCIPAL:
             continue
@@ -176,9 +171,12 @@ def api_grants_name_own_routes_validator(
             continue
         if not isinstance(source_arn, str) or not isinstance(function, str):
             continue  # lambda-permissions-scoped reports a missing sourceArn
-        api = next((arn for arn in known_apis if source_arn.startswith(f"{arn}/")), None)
+        # `<executionArn>/<stage>/<METHOD>/<path>`; an execution ARN holds no `/`
+        api: str | None = source_arn.split("/", 1)[0]
+        if api not in api_of_arn:
+            api = None
         if api is None:
-            if len(known_apis) < len(apis):
+            if len(api_of_arn) < len(apis):
                 unknowns.note(f"{permission.name}: this stack's API execution ARN")
             else:
                 report_violation(

@@ -25,6 +25,7 @@ ROUTE = "aws:apigatewayv2/route:Route"
 MAPPING = "aws:apigatewayv2/apiMapping:ApiMapping"
 DOMAIN = "aws:apigatewayv2/domainName:DomainName"
 PERMISSION = "aws:lambda/permission:Permission"
+INTEGRATION = "aws:apigatewayv2/integration:Integration"
 SCALE = (150, 3)  # services x versions: 450 versions, more than one API could hold
 
 
@@ -104,6 +105,14 @@ def test_given_stack_with_domain_when_run_then_every_public_route_is_reachable_e
     assert {key: (service, version) for key, service, version in reached} == promised
     assert set(reached.values()) == {1}, [key for key, n in reached.items() if n > 1]
     assert sum(reached.values()) == len(domain_run.of_type(ROUTE))
+    # with one integration per version, on the API of the version's service
+    integrations = domain_run.of_type(INTEGRATION)
+    assert len(integrations) == len(set(promised.values()))
+    for route in domain_run.of_type(ROUTE):
+        (integration,) = route.property_dependencies["target"]
+        assert domain_run.by_urn(integration).property_dependencies["apiId"] == (
+            route.property_dependencies["apiId"]
+        )
     base = f"https://{domain_run.of_type(DOMAIN)[0].inputs['domainName']}"
     assert domain_run.outputs["apiUrl"] == base
     assert domain_run.outputs["endpoints"] == {

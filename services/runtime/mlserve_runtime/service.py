@@ -16,7 +16,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
 from mlserve_runtime.artifacts import ModelCard, contract_hash, surface_models
-from mlserve_runtime.batch import consumer, is_queue_event
 from mlserve_runtime.conventions import (
     ENV_METRICS_NAMESPACE,
     ENV_QUEUE_ROUTE,
@@ -277,6 +276,9 @@ def serve(
     queue_route = env.get(ENV_QUEUE_ROUTE)
     consume = None
     if queue_route:
+        # only a queue version pays for the batch module at cold start
+        from mlserve_runtime.batch import consumer, is_queue_event
+
         if models.get(queue_route, (None, None))[0] is None:
             raise DeploymentError(
                 f"{ENV_QUEUE_ROUTE}={queue_route!r} is not a route of {service} {version} that "
