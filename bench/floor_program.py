@@ -42,29 +42,63 @@ layer = aws.lambda_.LayerVersion(
     compatible_architectures=["arm64"],
     skip_destroy=True,
 )
-api = aws.apigatewayv2.Api(
-    "api",
-    name=f"{prefix}mlserve-{environment}",
-    protocol_type="HTTP",
-    description=f"mlserve model services, {environment}",
-    tags={"mlserve:environment": environment},
-)
+api_config = config.get_object("api") or {}
+per_service = api_config.get("layout") == "perService"
 api_logs = aws.cloudwatch.LogGroup(
     "api-access-logs",
     name=f"/aws/apigateway/{prefix}mlserve-{environment}",
     retention_in_days=30,
     tags={"mlserve:environment": environment},
 )
-aws.apigatewayv2.Stage(
-    "api-default-stage",
-    api_id=api.id,
-    name="$default",
-    auto_deploy=True,
-    access_log_settings={"destination_arn": api_logs.arn, "format": '{"requestId": "x"}'},
-    default_route_settings={"throttling_burst_limit": 100, "throttling_rate_limit": 50.0},
-    tags={"mlserve:environment": environment},
+domain = (
+    aws.apigatewayv2.DomainName(
+        "api-domain",
+        domain_name=api_config["domain"]["name"],
+        domain_name_configuration={
+            "certificate_arn": api_config["domain"]["certificateArn"],
+            "endpoint_type": "REGIONAL",
+            "security_policy": "TLS_1_2",
+        },
+    )
+    if "domain" in api_config
+    else None
 )
+
+
+def http_api(service: str | None) -> aws.apigatewayv2.Api:
+    """The stack's API (service None) or a service's own, with its stage and domain mapping."""
+    logical = "api" if service is None else f"api-{service}"
+    api = aws.apigatewayv2.Api(
+        logical,
+        name=f"{prefix}mlserve-{environment}" + (f"-{service}" if service else ""),
+        protocol_type="HTTP",
+        description=f"mlserve model services, {environment}",
+        tags={"mlserve:environment": environment},
+    )
+    stage = aws.apigatewayv2.Stage(
+        f"{logical}-default-stage",
+        api_id=api.id,
+        name="$default",
+        auto_deploy=True,
+        access_log_settings={"destination_arn": api_logs.arn, "format": '{"requestId": "x"}'},
+        default_route_settings={"throttling_burst_limit": 100, "throttling_rate_limit": 50.0},
+        tags={"mlserve:environment": environment},
+    )
+    if domain is not None:
+        aws.apigatewayv2.ApiMapping(
+            f"{logical}-domain-mapping",
+            api_id=api.id,
+            domain_name=domain.id,
+            stage=stage.id,
+            api_mapping_key=service,
+        )
+    return api
+
+
+stack_api = None if per_service else http_api(None)
+apis = {service: stack_api or http_api(service) for service in services}
 for service, body in services.items():
+    api = apis[service]
     for key, version in body["versions"].items():
         name = f"{prefix}{service}_{key}"
         tags = {
@@ -133,7 +167,9 @@ for service, body in services.items():
             description=f"{name}:{environment}_{key}",
         )
         for method, path in (("POST", "predict"), ("GET", "health"), ("GET", "metadata")):
-            route = f"{method} /{service}/{key}/{path}"
+            route = (
+                f"{method} /{key}/{path}" if per_service else f"{method} /{service}/{key}/{path}"
+            )
             aws.apigatewayv2.Route(
                 f"{service}-{key}-{method.lower()}-{path}",
                 api_id=api.id,

@@ -1,18 +1,22 @@
 """AnalyzeStack cost per resource: our policy pack vs. a one-policy no-op pack, over the real gRPC
-Analyzer protocol, at about 1k and 10k resources.
+Analyzer protocol, at about 10k and 50k resources.
 
-Both packs are started exactly as the engine starts them (mlserve/analyzer.py) with the same stack
+Both packs are started exactly as the engine starts them (mlserve/analyzer) with the same stack
 config, configured once, then only the AnalyzeStack call is timed: all four (pack, size) pairs in
 every round, in rotating order, so machine noise hits them alike; medians and ratios are reported.
 
-The resources are what the real program registers (non-preview, so no unknowns) for generated
-stacks of 15 services x 5 versions (2 deprecated, 3 active) each: one stack is ~1k resources, and
-ten of them with distinct service names, merged on the shared API/stage/layer, are ~10k (more
-than one API's 300 integrations allow, so a scaling point rather than a deployable stack). The
-ledger lists every version, so every stack policy evaluates every route, deprecated function and
-ledger entry; a tampered copy of each request must then be caught at its last resource.
+The resources are what the real program registers (non-preview, so no unknowns) for one generated
+stack per size: services of 5 versions each (in three services of five, the last among them, v1
+is deprecated with successor v2: a stack counts the callers of at most 100 deprecated versions),
+each service on its own HTTP API (mlserve:api.layout perService) mapped on one custom domain, so
+both are deployable stacks within every per-API quota. Each version declares 25 more predict
+routes than its template (28 routes: 56 of its ~65 resources are routes and their permissions),
+which keeps the 50k stack's config under the 128 KiB the engine can pass the pack on Linux
+(PULUMI_CONFIG, one environment string). The ledger lists every version, so every stack policy
+evaluates every route, deprecated function and ledger entry; a tampered copy of each request must
+then be caught at its last resource. Afterwards each pack's peak memory (VmHWM) is read.
 
-Targets: ours <= 1.5x the floor; 1k -> 10k resources linear (<= 1.1x the resource ratio, ~10x).
+Targets: ours <= 1.5x the floor; 10k -> 50k resources <= 1.1x the resource ratio (~5.5x).
 Run: .venv/bin/python bench/policy_scaling.py [--repeats 7]
 """
 
@@ -37,14 +41,14 @@ from pulumi.runtime.proto import analyzer_pb2  # noqa: E402
 
 from mlserve.analyzer import RunningPack, resources_from_run, running_pack  # noqa: E402
 from mlserve.ledger import policy_config_from_stack_output  # noqa: E402
-from mlserve.offline import ProgramRun, Registration, run_program  # noqa: E402
-from tests.support.stacks import generated_code  # noqa: E402
+from mlserve.offline import ProgramRun, run_program  # noqa: E402
+from tests.support.stacks import GENERATED_DOMAIN, generated_code  # noqa: E402
 
 STACK = "bench"
-SERVICES_PER_SHARD = 15
 VERSIONS_PER_SERVICE = 5
-DEPRECATED_PER_SERVICE = 2
-SHARDS = {"1k": 1, "10k": 10}
+DEPRECATED_PER_SERVICE = 1  # in three of every five services
+EXTRA_ROUTES = 25
+SERVICES = {"10k": 31, "50k": 155}
 NOOP_PACK = ROOT / "bench" / "noop_pack"
 RATIO_TARGET = 1.5
 GROWTH_SLACK = 1.1
@@ -62,8 +66,9 @@ def service_key(index: int) -> str:
     return f"model-{index:04d}"
 
 
-def services_config(first: int, count: int, today: str) -> dict[str, Any]:
-    """`count` services from index `first`: v1..v2 deprecated (successor v3), v3..v5 active."""
+def services_config(count: int, today: str) -> dict[str, Any]:
+    """`count` services of v1..v5, v1 deprecated (successor v2) in three of every five services
+    (the last one among them), the rest active."""
     day = datetime.fromisoformat(today).date()
     deprecated = {
         "status": "deprecated",
@@ -75,58 +80,45 @@ def services_config(first: int, count: int, today: str) -> dict[str, Any]:
         service_key(index): {
             "versions": {
                 f"v{v}": {
-                    "code": generated_code(service_key(index), f"v{v}"),
-                    **(deprecated if v <= DEPRECATED_PER_SERVICE else {"status": "active"}),
+                    "code": generated_code(service_key(index), f"v{v}", extra_routes=EXTRA_ROUTES),
+                    **(
+                        deprecated
+                        if v <= DEPRECATED_PER_SERVICE and (count - 1 - index) % 5 < 3
+                        else {"status": "active"}
+                    ),
                 }
                 for v in range(1, VERSIONS_PER_SERVICE + 1)
             }
         }
-        for index in range(first, first + count)
+        for index in range(count)
     }
 
 
 def stack_config(services: dict[str, Any]) -> dict[str, str]:
-    """The engine config of a generated stack, routes within a raised route quota."""
-    versions = sum(len(service["versions"]) for service in services.values())
+    """The engine config of a generated stack: an API per service, one custom domain."""
     return {
         "aws:region": "us-east-1",
         "mlserve:environment": STACK,
-        "mlserve:api": json.dumps({"routeQuota": 3 * versions + 1}),
+        "mlserve:api": json.dumps({"layout": "perService", "domain": GENERATED_DOMAIN}),
         "mlserve:services": json.dumps(services),
     }
 
 
-def shard_run(shard: int, today: str) -> tuple[ProgramRun, dict[str, Any]]:
-    """The real program run of one generated stack and its services config."""
-    services = services_config(shard * SERVICES_PER_SHARD, SERVICES_PER_SHARD, today)
-    run = run_program(stack_config(services), stack=STACK, today=today)
+def stack_run(services: int, today: str) -> ProgramRun:
+    """The real program run of one generated stack."""
+    run = run_program(stack_config(services_config(services, today)), stack=STACK, today=today)
     if run.error:
-        raise SystemExit(f"the program failed for shard {shard}:\n{run.error}")
-    return run, services
+        raise SystemExit(f"the program failed for {services} services:\n{run.error}")
+    if run.warnings:
+        raise SystemExit(f"the generated stack of {services} services warns: {run.warnings}")
+    return run
 
 
-def merged_run(shards: Sequence[tuple[ProgramRun, dict[str, Any]]]) -> ProgramRun:
-    """Generated stacks' runs as one: shared resources (stack, API, stage, layer) once by URN,
-    every service's resources and exports from its own real run."""
-    registrations: dict[str, Registration] = {}
-    outputs: dict[str, Any] = {}
-    services: dict[str, Any] = {}
-    for run, shard_services in shards:
-        services.update(shard_services)
-        for registration in run.registrations:
-            registrations.setdefault(registration.urn, registration)
-        for key, value in run.outputs.items():
-            if isinstance(value, dict):
-                outputs.setdefault(key, {}).update(value)
-            else:
-                outputs.setdefault(key, value)
-    return ProgramRun(
-        stack=STACK,
-        registrations=list(registrations.values()),
-        outputs=outputs,
-        warnings=[],
-        config=stack_config(services),
-    )
+def peak_memory_mb(pack: RunningPack) -> float:
+    """The pack process's peak resident memory so far (Linux's VmHWM), in MB."""
+    status = Path(f"/proc/{pack.process.pid}/status").read_text()
+    kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
+    return int(kilobytes) / 1024
 
 
 @dataclass
@@ -159,7 +151,7 @@ def tampered(resources: Sequence[analyzer_pb2.AnalyzerResource]) -> tuple[
     list[analyzer_pb2.AnalyzerResource], str, str
 ]:  # fmt: skip
     """The resources with the last route of the request keyed to another version, and the last
-    service's v3 function gone (the successor of its deprecated versions, an active ledger
+    service's v2 function gone (the successor of its deprecated version, an active ledger
     entry); also the route's URN and that service."""
     numbers = [int(r.name.split("-")[1]) for r in resources if r.type == FUNCTION]
     last_service = service_key(max(numbers))
@@ -169,8 +161,8 @@ def tampered(resources: Sequence[analyzer_pb2.AnalyzerResource]) -> tuple[
     route = analyzer_pb2.AnalyzerResource()
     route.CopyFrom(kept[position])
     method, path = route.properties["routeKey"].split(" ", 1)
-    parts = path.split("/")
-    parts[2] = "v1" if parts[2] != "v1" else "v2"
+    parts = path.split("/")  # on a service's own API: ["", "v3", "predict"]
+    parts[1] = "v1" if parts[1] != "v1" else "v2"
     route.properties["routeKey"] = f"{method} {'/'.join(parts)}"
     kept[position] = route
     return kept, route.urn, last_service
@@ -207,13 +199,16 @@ def main() -> None:
     """Build the resources, start the packs, measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--services", default=",".join(map(str, SERVICES.values())),
+                        help="services of the small and the large stack")  # fmt: skip
     args = parser.parse_args()
+    small_count, large_count = (int(n) for n in args.services.split(","))
+    sizes = {"10k": small_count, "50k": large_count}
     today = datetime.now(UTC).date().isoformat()
 
     started = time.perf_counter()
-    shards = [shard_run(shard, today) for shard in range(max(SHARDS.values()))]
-    runs = {size: merged_run(shards[:count]) for size, count in SHARDS.items()}
-    print(f"built resources from {len(shards)} program runs in "
+    runs = {size: stack_run(count, today) for size, count in sizes.items()}
+    print(f"built resources from {len(runs)} program runs in "
           f"{time.perf_counter() - started:.0f} s")  # fmt: skip
 
     subjects: list[Subject] = []
@@ -235,8 +230,9 @@ def main() -> None:
                 if label == "ours":
                     check_full_evaluation(subject, resources)
                 subjects.append(subject)
+            passed = len(json.dumps(run.config, separators=(",", ":"))) / 1024
             print(f"{size}: {len(resources)} resources, request "
-                  f"{request.ByteSize() / 1e6:.1f} MB")  # fmt: skip
+                  f"{request.ByteSize() / 1e6:.1f} MB, config {passed:.0f} KiB")  # fmt: skip
 
         for round_number in range(args.repeats):
             shift = round_number % len(subjects)
@@ -245,11 +241,12 @@ def main() -> None:
                 order.reverse()
             for subject in order:
                 subject.seconds.append(timed(subject))
+        memory = {(s.label, s.size): peak_memory_mb(s.pack) for s in subjects}
 
     by_key = {(s.label, s.size): s for s in subjects}
     print(f"\n{'size':>4} {'resources':>9} {'ours us/res':>12} {'floor us/res':>13} "
           f"{'ours ms':>8} {'floor ms':>9} {'ratio':>6}")  # fmt: skip
-    for size in SHARDS:
+    for size in sizes:
         ours, floor = by_key[("ours", size)], by_key[("floor", size)]
         ratio = median_ratio(ours.seconds, floor.seconds)
         print(
@@ -260,7 +257,7 @@ def main() -> None:
             f"{1e3 * statistics.median(floor.seconds):>9.0f} {ratio:>5.2f}x  "
             f"{verdict(ratio <= RATIO_TARGET)} (<= {RATIO_TARGET}x)"
         )
-    small, large = list(SHARDS)
+    small, large = list(sizes)
     linear = by_key[("ours", large)].resources / by_key[("ours", small)].resources
     growth = {
         label: statistics.median(by_key[(label, large)].seconds)
@@ -273,6 +270,8 @@ def main() -> None:
         f"{verdict(growth['ours'] <= GROWTH_SLACK * linear)}"
     )
     print(f"{args.repeats} rounds; medians; ratio = median of per-round ours/floor")
+    print("peak memory of each pack process (VmHWM): " + ", ".join(
+        f"{label} {size} {mb:.0f} MB" for (label, size), mb in memory.items()))  # fmt: skip
 
 
 if __name__ == "__main__":
