@@ -5,6 +5,7 @@ it runs from a read-only /var/task and /opt/python as Lambda's unprivileged user
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import tempfile
 import zipfile
@@ -13,7 +14,12 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components.bytecode import BYTECODE_RELEASES, has_bytecode, interpreter_command
+from components.bytecode import (
+    BYTECODE_RELEASES,
+    has_bytecode,
+    interpreter_command,
+    interpreter_root,
+)
 from components.packaging import built_package, package_files
 from mlserve.offline import PROJECT_ROOT, ProgramRun
 from mlserve.stack_files import stack_files, stack_settings
@@ -146,10 +152,20 @@ def _import_as_lambda_user(runtime: str, task: Path) -> subprocess.CompletedProc
         "import sys; sys.path[:0] = [sys.argv[1]]; import mlserve_runtime; "
         "print(repr(mlserve_runtime.__doc__))"
     )
-    command = [*interpreter_command(PROJECT_ROOT, runtime), "-I", "-B", "-c", probe, str(task)]
-    if unprivileged():
+    if not unprivileged():
+        command = [*interpreter_command(PROJECT_ROOT, runtime), "-I", "-B", "-c", probe, str(task)]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+    # the interpreter copied where any user may enter, as Lambda's /var/lang is (the project may
+    # lie in a folder only root can enter, such as a clone in a mktemp folder)
+    with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as runtime_root:
+        Path(runtime_root).chmod(0o755)
+        copy = interpreter_root(Path(runtime_root), runtime)
+        copy.parent.mkdir(parents=True, mode=0o755)
+        copy.parent.parent.chmod(0o755)
+        shutil.copytree(interpreter_root(PROJECT_ROOT, runtime), copy, symlinks=True)
+        command = [*interpreter_command(Path(runtime_root), runtime), "-I", "-B", "-c", probe,
+                   str(task)]  # fmt: skip
         return subprocess.run(
             command, capture_output=True, text=True, check=False,
             user=NOBODY, group=NOBODY, extra_groups=[],
         )  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, check=False)
