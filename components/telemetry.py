@@ -98,17 +98,17 @@ def requests_pattern(version: VersionSettings) -> str:
     """The metric filter pattern matching the access-log lines of a version's routes (of its
     base path when the routes would not fit a pattern), of its service's lines only on a
     service's own API."""
-    routes = " || ".join(f'$.routeKey = "{key}"' for key in version.api_route_keys)
-    service = (
-        f'$.{ACCESS_LOG_SERVICE} = "{version.service}" && '
-        if version.owner.stack.api.per_service
-        else ""
-    )
-    pattern = f"{{ {service}({routes}) }}" if service else f"{{ {routes} }}"
-    if len(pattern) <= PATTERN_LIMIT:
-        return pattern
-    paths = " || ".join(f'$.path = "{path}/*"' for path in logged_paths(version))
-    return f"{{ {service}({paths}) }}" if service else f"{{ {paths} }}"
+
+    def pattern(terms: list[str]) -> str:
+        either = " || ".join(terms)
+        if not version.owner.stack.api.per_service:
+            return f"{{ {either} }}"
+        return f'{{ $.{ACCESS_LOG_SERVICE} = "{version.service}" && ({either}) }}'
+
+    routes = pattern([f'$.routeKey = "{key}"' for key in version.api_route_keys])
+    if len(routes) <= PATTERN_LIMIT:
+        return routes
+    return pattern([f'$.path = "{path}/*"' for path in logged_paths(version)])
 
 
 @dataclass(frozen=True)
@@ -224,15 +224,14 @@ def dashboard_pages(settings: Settings) -> list[list[VersionSettings]]:
     used, shown = header, set[str]()  # widgets on the page, services whose API widget it has
     for version in settings.deployed_versions():
         cost = 3 if version.status == "deprecated" else 1
-        api_widget = 1 if per_service else 0
-        if used + cost + (api_widget if version.service not in shown else 0) > (
+        if used + cost + int(per_service and version.service not in shown) > (
             DASHBOARD_WIDGETS_LIMIT
         ):
             pages.append([])
             used, shown = header, set[str]()
         if per_service and version.service not in shown:
-            used += api_widget
             shown.add(version.service)
+            cost += 1  # the service's API widget, before its first version on the page
         pages[-1].append(version)
         used += cost
     return pages

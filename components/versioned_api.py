@@ -114,7 +114,6 @@ class VersionedApi(pulumi.ComponentResource):
         self.api_ids = {service.key: self._of(service.key)[0].id for service in deployed}
         bases = self._base_urls(name, settings)
         self.url = bases.get(None)
-        self.domain_target = self._domain_target
 
         endpoints: dict[str, pulumi.Output[str]] = {}
         for service in settings.services.values():
@@ -177,7 +176,7 @@ class VersionedApi(pulumi.ComponentResource):
         configured, each API mapped on it (at `/<service>` for a service's own API, which the
         mapping key strips before the API matches its routes), with an alias record when the
         stack names the domain's hosted zone; else each API's own endpoint."""
-        self._domain_target = None
+        self.domain_target = None
         if settings.api.domain_name is None or settings.api.certificate_arn is None:
             return {owner: api.api_endpoint for owner, (api, _) in self._apis.items()}
         domain = aws.apigatewayv2.DomainName(
@@ -201,7 +200,7 @@ class VersionedApi(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         target = domain.domain_name_configuration
-        self._domain_target = pulumi.Output.all(
+        self.domain_target = pulumi.Output.all(
             targetDomainName=target.target_domain_name, hostedZoneId=target.hosted_zone_id
         )
         if settings.api.hosted_zone_id is not None:

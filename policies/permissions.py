@@ -172,10 +172,8 @@ def api_grants_name_own_routes_validator(
         if not isinstance(source_arn, str) or not isinstance(function, str):
             continue  # lambda-permissions-scoped reports a missing sourceArn
         # `<executionArn>/<stage>/<METHOD>/<path>`; an execution ARN holds no `/`
-        api: str | None = source_arn.split("/", 1)[0]
+        api = source_arn.split("/", 1)[0]
         if api not in api_of_arn:
-            api = None
-        if api is None:
             if len(api_of_arn) < len(apis):
                 unknowns.note(f"{permission.name}: this stack's API execution ARN")
             else:

@@ -79,7 +79,9 @@ def api_routes_invoke_own_version_validator(
         if isinstance(key, Unknown):
             unknowns.note(f"{route.name}.routeKey")
             continue
-        problem = _layout_problem(route, config) if config.per_service else None
+        # a key public_key left as it is, on perService, is not a service API's /v<N> route
+        raw = text(route.props, "routeKey")
+        problem = _layout_problem(route, config) if config.per_service and key == raw else None
         if problem is not None:
             report_violation(f"route {text(route.props, 'routeKey')!r} {problem}", route.urn)
             continue

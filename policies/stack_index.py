@@ -110,13 +110,8 @@ def api_service(api: PolicyResource, config: StackConfig) -> str | Unknown | Non
     name = text(api.props, "name")
     if not isinstance(name, str) or config.environment is None:
         return UNKNOWN if isinstance(name, Unknown) else None
-    stack_api = api_name(config.name_prefix, config.environment)
-    service = name.removeprefix(f"{stack_api}-") if name.startswith(f"{stack_api}-") else None
-    return (
-        service
-        if service and api_name(config.name_prefix, config.environment, service) == name
-        else None
-    )
+    own = f"{api_name(config.name_prefix, config.environment)}-"
+    return (name.removeprefix(own) or None) if name.startswith(own) else None
 
 
 def route_api(route: PolicyResource) -> PolicyResource | None:
